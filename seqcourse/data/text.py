@@ -1,0 +1,119 @@
+"""The course's offline text corpus: Python's own documentation.
+
+``pydoc_data.topics`` ships with every CPython: about 465 kB of English prose and code
+explaining the language (the text behind ``help("with")``). It is real, varied text on
+every machine, so the language models of chapters 1, 2 and 4 train and compare on it
+with no download.
+
+The split is fixed: the topics are joined in sorted order and the last tenth of the
+characters (cut at a paragraph boundary) is the validation set. The alphabet is every
+character of the whole corpus, so validation text never holds an unknown symbol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+__all__ = ["CharVocab", "TextCorpus", "python_docs"]
+
+
+@dataclass(frozen=True)
+class CharVocab:
+    """A character alphabet with ids 0..V-1 in sorted character order."""
+
+    chars: tuple[str, ...]
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.chars) == 0:
+            raise ValueError("chars must hold at least one character, got none")
+        if any(not isinstance(c, str) or len(c) != 1 for c in self.chars):
+            raise ValueError("chars must be single characters")
+        if len(set(self.chars)) != len(self.chars):
+            raise ValueError("chars must not repeat a character")
+        object.__setattr__(self, "_index", {c: i for i, c in enumerate(self.chars)})
+
+    @classmethod
+    def from_text(cls, text: str) -> CharVocab:
+        """The sorted set of characters in ``text``."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        return cls(tuple(sorted(set(text))))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __contains__(self, char: object) -> bool:
+        return char in self._index
+
+    def encode(self, text: str) -> np.ndarray:
+        """Character ids of ``text``, shape (len(text),), dtype int64."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        try:
+            return np.fromiter((self._index[c] for c in text), dtype=np.int64, count=len(text))
+        except KeyError as err:
+            raise ValueError(
+                f"text holds the character {err.args[0]!r}, which is not in the vocabulary "
+                f"of {len(self)} characters"
+            ) from None
+
+    def decode(self, ids: Iterable[int] | np.ndarray) -> str:
+        """The text whose character ids are ``ids``."""
+        ids = np.asarray(ids).reshape(-1)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
+            bad = ids[(ids < 0) | (ids >= len(self))][0]
+            raise ValueError(f"ids must lie in [0, {len(self)}), got {int(bad)}")
+        return "".join(self.chars[i] for i in ids.tolist())
+
+
+@dataclass(frozen=True)
+class TextCorpus:
+    """A text with its alphabet and a fixed train/validation split."""
+
+    name: str
+    train: str
+    valid: str
+    vocab: CharVocab
+
+    @property
+    def text(self) -> str:
+        return self.train + self.valid
+
+    def encoded(self, split: str) -> np.ndarray:
+        """Character ids of the 'train' or 'valid' split."""
+        if split not in ("train", "valid"):
+            raise ValueError(f"split must be 'train' or 'valid', got {split!r}")
+        return self.vocab.encode(self.train if split == "train" else self.valid)
+
+    def summary(self) -> str:
+        return (
+            f"{self.name}: {len(self.train):,} train / {len(self.valid):,} valid characters, "
+            f"alphabet of {len(self.vocab)}"
+        )
+
+
+def _split_at_paragraph(text: str, fraction: float) -> int:
+    cut = int(len(text) * fraction)
+    boundary = text.find("\n\n", cut)
+    return len(text) if boundary < 0 else boundary + 2
+
+
+def _topics() -> Sequence[str]:
+    from pydoc_data.topics import topics
+
+    return [topics[key] for key in sorted(topics)]
+
+
+@lru_cache(maxsize=1)
+def python_docs(valid_fraction: float = 0.1) -> TextCorpus:
+    """The Python documentation corpus with its fixed split (the last ``valid_fraction``)."""
+    if not 0.0 < valid_fraction < 1.0:
+        raise ValueError(f"valid_fraction must be in (0, 1), got {valid_fraction}")
+    text = "\n\n".join(t.strip("\n") for t in _topics()) + "\n"
+    cut = _split_at_paragraph(text, 1.0 - valid_fraction)
+    return TextCorpus("python-docs", text[:cut], text[cut:], CharVocab.from_text(text))
