@@ -41,6 +41,7 @@ ArrayLike = np.ndarray | Sequence
 _ROW_TOL = 1e-6  # how far a row of probabilities may sum from 1
 _CHUNK_MAX_WORK = 64  # chunk only while batch * K^2 stays below this (see _use_chunks)
 _CHUNK_MIN_STEPS = 64  # below this many steps the plain loop is as fast
+_UNROLL_MAX_STATES = 4  # semiring products unroll their sum up to this many states
 
 
 # ---------------------------------------------------------------------------- validation
@@ -83,19 +84,25 @@ def _vecmat(
 ) -> np.ndarray:
     """Semiring product (v (x) M)_j = op_i(v_i + M_ij): v (K, ...), M (K, K, ...) -> (K, ...).
 
-    The sum over i is unrolled into K - 1 binary ufunc calls: for the few states of an HMM
-    that is several times faster than ``op.reduce`` over an axis.
+    For a few states the sum over i is unrolled into K - 1 binary ufunc calls, several
+    times faster than ``op.reduce`` over an axis; for more states one reduction wins.
     """
+    K = v.shape[0]
+    if K > _UNROLL_MAX_STATES:
+        return op.reduce(v[:, None] + M, axis=0, out=out)
     acc = np.add(v[0], M[0], out=out)
-    for i in range(1, v.shape[0]):
+    for i in range(1, K):
         op(acc, v[i] + M[i], out=acc)
     return acc
 
 
 def _matmat(op: np.ufunc, P: np.ndarray, M: np.ndarray) -> np.ndarray:
     """Semiring product (P (x) M)_ij = op_k(P_ik + M_kj): P, M (K, K, ...) -> (K, K, ...)."""
+    K = P.shape[0]
+    if K > _UNROLL_MAX_STATES:
+        return op.reduce(P[:, :, None] + M[None], axis=1)
     acc = P[:, 0, None] + M[None, 0]
-    for k in range(1, P.shape[0]):
+    for k in range(1, K):
         op(acc, P[:, k, None] + M[None, k], out=acc)
     return acc
 
