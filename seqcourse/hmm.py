@@ -15,10 +15,11 @@ need rescaling:
 
 Each step is a vector-matrix product in a semiring ((logsumexp, +) for the forward pass,
 (max, +) for Viterbi) with the transfer matrix M_t(i, j) = log A_ij + log E_j(x_t). Those
-products are associative, so a long sequence is cut into about sqrt(T) chunks that are
-processed side by side (``_semiring_scan``): about 3 sqrt(T) vectorised NumPy steps
-instead of T Python steps, with the same result up to rounding. Sequences of equal
-length are batched: obs of shape (batch, time) as well as (time,).
+products are associative, so for a few long sequences with few states the T steps are
+cut into chunks of about log2(T) steps that are processed side by side
+(``_semiring_scan``): a few dozen vectorised NumPy steps instead of T Python steps, with
+the same result up to rounding. Sequences of equal length are batched: obs of shape
+(batch, time) as well as (time,).
 
 Baum-Welch (``HMM.fit``) is expectation-maximisation: the E-step takes expected state and
 transition counts from the posteriors, the M-step renormalises them; the log-likelihood
@@ -111,7 +112,8 @@ def _use_chunks(batch: int, n_states: int, steps: int) -> bool:
     """Chunking does about K times the arithmetic of the plain loop in a few dozen Python
     steps instead of S: worth it while the loop's steps are small (few sequences, few
     states), not when a large batch already fills every step."""
-    return steps > _CHUNK_MIN_STEPS and batch * n_states**2 <= _CHUNK_MAX_WORK
+    small = n_states <= _UNROLL_MAX_STATES and batch * n_states**2 <= _CHUNK_MAX_WORK
+    return steps > _CHUNK_MIN_STEPS and small
 
 
 def _chunks(steps: int) -> tuple[int, int]:
