@@ -6,10 +6,24 @@ Modules, one concept each (the chapter that teaches it in brackets):
     markov   character n-gram models (1)
     hmm      hidden Markov models: forward-backward, Viterbi, Baum-Welch (1)
     plots    figures several pages share
+
+The runtime helpers are importable from the top level (``from seqcourse import device``);
+they are loaded on first use, so NumPy-only chapters do not pay for importing torch.
 """
 
-from seqcourse.runtime import describe, device, pick, scale, seed_everything
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["describe", "device", "pick", "scale", "seed_everything", "__version__"]
+_RUNTIME_NAMES = ("describe", "device", "pick", "scale", "seed_everything")
+
+__all__ = [*_RUNTIME_NAMES, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RUNTIME_NAMES:
+        return getattr(importlib.import_module("seqcourse.runtime"), name)
+    raise AttributeError(f"module 'seqcourse' has no attribute {name!r}")
