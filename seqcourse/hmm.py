@@ -28,6 +28,7 @@ it returns per iteration never decreases.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ _ROW_TOL = 1e-6  # how far a row of probabilities may sum from 1
 _CHUNK_MAX_WORK = 64  # chunk only while batch * K^2 stays below this (see _use_chunks)
 _CHUNK_MIN_STEPS = 64  # below this many steps the plain loop is as fast
 _UNROLL_MAX_STATES = 4  # semiring products unroll their sum up to this many states
+_SAMPLE_MIN_BATCH = 16  # fewer sequences than this are sampled one by one
 
 
 # ---------------------------------------------------------------------------- validation
@@ -365,16 +367,25 @@ class HMM:
             raise ValueError(f"batch must be None or an int >= 1, got {batch!r}")
         rng = np.random.default_rng(seed)
         B = 1 if batch is None else int(batch)
+        # inverse-CDF sampling: the first index whose cumulative probability exceeds u
         cum_trans = np.cumsum(self.trans, axis=1)
-        cum_emit = np.cumsum(self.emit, axis=1)
-        states = np.empty((B, T), dtype=np.int64)
-        states[:, 0] = np.searchsorted(np.cumsum(self.start), rng.random(B), side="right")
+        cum_trans[:, -1] = np.inf  # rounding can leave the last sum just below 1
         u = rng.random((B, T))
-        for t in range(1, T):
-            states[:, t] = (u[:, t, None] > cum_trans[states[:, t - 1]]).sum(axis=1)
-        obs = (rng.random((B, T, 1)) > cum_emit[states]).sum(axis=2)
-        np.minimum(states, self.n_states - 1, out=states)  # guard against rounding at 1.0
-        obs = np.minimum(obs, self.n_symbols - 1)
+        states = np.empty((B, T), dtype=np.int64)
+        states[:, 0] = np.searchsorted(np.cumsum(self.start)[:-1], u[:, 0], side="right")
+        if B < _SAMPLE_MIN_BATCH:  # few long chains: a plain Python loop with bisect is fastest
+            rows = cum_trans.tolist()
+            for b in range(B):
+                chain, draws = [int(states[b, 0])], u[b].tolist()
+                for t in range(1, T):
+                    chain.append(bisect.bisect_right(rows[chain[-1]], draws[t]))
+                states[b] = chain
+        else:
+            for t in range(1, T):
+                states[:, t] = (u[:, t, None] >= cum_trans[states[:, t - 1]]).sum(axis=1)
+        cum_emit = np.cumsum(self.emit, axis=1)
+        cum_emit[:, -1] = np.inf
+        obs = (rng.random((B, T, 1)) >= cum_emit[states]).sum(axis=2)
         return (states[0], obs[0]) if batch is None else (states, obs)
 
     # ----------------------------------------------------------------- learning

@@ -60,5 +60,5 @@ def decoding_figure(
     ax.set_xlim(0, len(states) - 1)
     ax.set_xlabel("t (roll)")
     ax.set_ylabel("probability")
-    ax.legend(loc="upper right", fontsize=8, ncol=3, framealpha=0.9)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, ncol=3, frameon=False)
     return fig
