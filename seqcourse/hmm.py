@@ -1,7 +1,7 @@
 """Hidden Markov models with discrete observations, computed in log space (chapter 1).
 
 The generative story, in the notation of chapter 1: a hidden state h_t in {0..K-1} and an
-observed symbol x_t in {0..M-1},
+observed symbol x_t in {0..V-1},
 
     P(h_1 = i) = pi_i,    P(h_t = j | h_{t-1} = i) = A_ij,    P(x_t = k | h_t = j) = E_jk.
 
@@ -218,7 +218,7 @@ def _backtrack(psi: np.ndarray, last: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------- model
 class HMM:
-    """A discrete-observation HMM: start (K,), trans (K, K), emit (K, M).
+    """A discrete-observation HMM: start (K,), trans (K, K), emit (K, V).
 
     start[i] = P(h_1 = i); trans[i, j] = P(h_t = j | h_{t-1} = i);
     emit[j, k] = P(x_t = k | h_t = j). Rows must be probability distributions.
@@ -277,8 +277,8 @@ class HMM:
 
     def _transfer(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log emissions of the first step (B, K) and the table of transfer matrices
-        M(k)_ij = log A_ij + log E_jk, (M, K, K): step t applies M(x_t)."""
-        log_emit = _log(self.emit)  # (K, M)
+        M(k)_ij = log A_ij + log E_jk, (V, K, K): step t applies M(x_t)."""
+        log_emit = _log(self.emit)  # (K, V)
         return log_emit.T[x[:, 0]], _log(self.trans)[None] + log_emit.T[:, None, :]
 
     def _alpha(self, x: np.ndarray) -> np.ndarray:

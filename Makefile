@@ -1,0 +1,72 @@
+# seqcourse: make book | make test | make lab | make assignments | make bench | make clean
+#
+# Every target runs inside one Python environment: the active virtualenv when
+# $VIRTUAL_ENV is set (or VENV=... is given, e.g. VENV=$CONDA_PREFIX), else
+# ./.venv, created on first use. The package and its extras are installed once
+# per version of pyproject.toml; a stamp file in the environment records it.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
+BIN := $(VENV)/bin
+PYTHON := $(BIN)/python
+DEPS_HASH := $(shell cksum < pyproject.toml | cut -d' ' -f1)
+SETUP := $(VENV)/.installed-test-$(DEPS_HASH)
+
+# The tests run on two workers; loadfile keeps every cell of a notebook on one
+# worker (and one kernel). Student notebooks are generated and skipped (tests/conftest.py).
+PYTEST_ARGS ?= -n 2 --dist loadfile --durations=15
+NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=300
+
+.PHONY: help book test lab assignments bench clean
+
+help:
+	@echo "make book         execute every notebook and build the HTML book into _build/html"
+	@echo "make test         ruff, unit tests, every notebook under nbval, assignment checks, book build"
+	@echo "make lab          JupyterLab on book/"
+	@echo "make assignments  student notebooks and autograder zips into _build/assignments/"
+	@echo "make bench        run every bench/*.py"
+	@echo "make clean        remove _build, generated student notebooks and caches (keeps the venv)"
+
+# Install the package with the given extras: .installed-<extras>-<hash of pyproject.toml>.
+$(VENV)/.installed-%-$(DEPS_HASH): pyproject.toml
+	@[ -x $(PYTHON) ] || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet -e '.[$*]'
+	@rm -f $(VENV)/.installed-$*-*
+	@touch $@
+
+assignments: $(SETUP)
+	$(PYTHON) .ci/assignments.py build
+
+book: $(SETUP) assignments
+	@start=$$(date +%s); \
+	$(BIN)/jupyter-book build . -W -n --keep-going; rc=$$?; \
+	echo "jupyter-book build: exit $$rc after $$(( $$(date +%s) - start )) s"; \
+	$(PYTHON) .ci/exec_times.py; \
+	if [ $$rc -ne 0 ]; then \
+	  for log in $$(find _build/html/reports -name '*.log' 2>/dev/null); do \
+	    echo "=== $$log"; cat "$$log"; \
+	  done; \
+	  exit $$rc; \
+	fi
+	@echo "The book: _build/html/index.html"
+
+test: $(SETUP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(PYTHON) .ci/assignments.py build
+	$(BIN)/pytest tests book $(NBVAL_ARGS) $(PYTEST_ARGS)
+
+lab: $(SETUP)
+	$(BIN)/jupyter-lab --notebook-dir=book $(if $(filter 0,$(shell id -u)),--allow-root)
+
+bench: $(VENV)/.installed-bench-$(DEPS_HASH)
+	@set -e; shopt -s nullglob; scripts=(bench/*.py); \
+	[ $${#scripts[@]} -gt 0 ] || { echo "no bench/*.py yet"; exit 0; }; \
+	for script in "$${scripts[@]}"; do echo "=== $$script"; $(PYTHON) "$$script"; done
+
+clean:
+	rm -rf _build book/*/student .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +
+	find . -name .ipynb_checkpoints -not -path './.venv/*' -prune -exec rm -rf {} +

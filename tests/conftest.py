@@ -1,0 +1,58 @@
+"""Shared pytest set-up, for the unit tests and for the notebooks that nbval runs.
+
+``make test`` runs ``pytest tests book --nbval-lax ...``: every notebook under book/ becomes
+a test whose cells must run without error (lax mode: outputs are not compared, the asserts
+in the cells are the checks). Not collected as notebooks:
+
+- generated student versions of the assignments (book/<chapter>/student/), which are
+  unfinished by design;
+- assignment sources (book/<chapter>/assignment.ipynb), which tests/test_assignments.py
+  executes and grades already.
+
+At the end, the time spent in each test file and notebook is printed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Kernels that nbval starts inherit this environment: draw off-screen, no GUI backend.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _not_run_by_nbval(path: Path) -> bool:
+    parts = path.relative_to(ROOT).parts if path.is_relative_to(ROOT) else path.parts
+    return path.suffix == ".ipynb" and (
+        "student" in parts
+        or "_build" in parts
+        or ".ipynb_checkpoints" in parts
+        or path.name == "assignment.ipynb"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skipped = {item for item in items if _not_run_by_nbval(item.path)}
+    if skipped:
+        config.hook.pytest_deselected(items=list(skipped))
+        items[:] = [item for item in items if item not in skipped]
+
+
+_seconds_per_file: defaultdict[str, float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _seconds_per_file[report.nodeid.split("::", 1)[0]] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _seconds_per_file:
+        return
+    terminalreporter.section("time per test file and notebook")
+    for name, seconds in sorted(_seconds_per_file.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{seconds:8.1f}s  {name}")
