@@ -14,9 +14,7 @@ import argparse
 import time
 from collections.abc import Callable
 
-from hmmlearn.hmm import CategoricalHMM
-
-from seqcourse.hmm import HMM, random_hmm
+from seqcourse.hmm import random_hmm, to_hmmlearn
 
 
 def best_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -29,22 +27,15 @@ def best_ms(fn: Callable[[], object], repeat: int) -> float:
     return 1e3 * min(times)
 
 
-def reference(model: HMM) -> CategoricalHMM:
-    ref = CategoricalHMM(n_components=model.n_states, init_params="", params="")
-    ref.startprob_, ref.transmat_, ref.emissionprob_ = model.start, model.trans, model.emit
-    ref.n_features = model.n_symbols
-    return ref
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--states", type=int, default=2, help="number of hidden states K")
-    parser.add_argument("--symbols", type=int, default=6, help="number of symbols M")
+    parser.add_argument("--symbols", type=int, default=6, help="number of symbols V")
     args = parser.parse_args()
 
     model = random_hmm(args.states, args.symbols, seed=0)
-    ref = reference(model)
+    ref = to_hmmlearn(model)
     _, one = model.sample(100_000, seed=1)
     _, batch = model.sample(1_000, seed=2, batch=256)
     col = one[:, None]
@@ -80,7 +71,7 @@ def main() -> None:
             1.0,
         ),
     ]
-    print(f"HMM with K={args.states} states, M={args.symbols} symbols; best of {args.repeat} runs")
+    print(f"HMM with K={args.states} states, V={args.symbols} symbols; best of {args.repeat} runs")
     header = f"{'case':32s} {'seqcourse':>10s} {'hmmlearn':>10s} {'ratio':>7s} {'target':>7s}"
     print(header + f" {'hmmlearn lengths=':>18s}")
     print("-" * (len(header) + 19))

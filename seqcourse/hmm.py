@@ -32,11 +32,12 @@ import bisect
 import itertools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-__all__ = ["HMM", "dishonest_casino", "random_hmm", "brute_force"]
+__all__ = ["HMM", "dishonest_casino", "random_hmm", "brute_force", "to_hmmlearn"]
 
 ArrayLike = np.ndarray | Sequence
 
@@ -511,3 +512,15 @@ def brute_force(model: HMM, obs: ArrayLike) -> tuple[float, np.ndarray, np.ndarr
     post = np.stack([np.bincount(paths[:, t], weights, minlength=K) for t in range(T)])
     best = int(np.argmax(log_joint))
     return ll, post, paths[best], float(log_joint[best])
+
+
+def to_hmmlearn(model: HMM) -> Any:
+    """The same model as hmmlearn's ``CategoricalHMM``, the reference the tests and
+    benchmarks compare with (hmmlearn is an optional dependency: the book and bench extras).
+    Its own initialisation and training are switched off, so it uses these parameters."""
+    from hmmlearn.hmm import CategoricalHMM
+
+    ref = CategoricalHMM(n_components=model.n_states, init_params="", params="")
+    ref.startprob_, ref.transmat_, ref.emissionprob_ = model.start, model.trans, model.emit
+    ref.n_features = model.n_symbols
+    return ref

@@ -4,17 +4,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hmmlearn.hmm import CategoricalHMM
 
 import seqcourse.hmm as hmm_module
-from seqcourse.hmm import HMM, brute_force, dishonest_casino, random_hmm
-
-
-def to_hmmlearn(model: HMM) -> CategoricalHMM:
-    ref = CategoricalHMM(n_components=model.n_states, init_params="", params="")
-    ref.startprob_, ref.transmat_, ref.emissionprob_ = model.start, model.trans, model.emit
-    ref.n_features = model.n_symbols
-    return ref
+from seqcourse.hmm import HMM, brute_force, dishonest_casino, random_hmm, to_hmmlearn
 
 
 def factors(model: HMM, path: np.ndarray, x: np.ndarray) -> Counter:

@@ -1,14 +1,10 @@
 """seqcourse.plots: shared figures."""
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from seqcourse.plots import decoding_figure  # noqa: E402
+from seqcourse.plots import decoding_figure
 
 
 def test_decoding_figure_draws_posterior_path_and_truth():
