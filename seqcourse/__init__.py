@@ -2,9 +2,13 @@
 
 Modules, one concept each (the chapter that teaches it in brackets):
     runtime  seeding, device and scale settings shared by every notebook
-    data     offline corpora and synthetic tasks
+    data     offline corpora and synthetic tasks (data.tasks: parity, recall, Mackey-Glass (2))
     markov   character n-gram models (1)
     hmm      hidden Markov models: forward-backward, Viterbi, Baum-Welch (1)
+    rnn      Elman RNN from scratch (= nn.RNN), NumPy BPTT, Jordan and leaky units, CharRNN (2)
+    esn      echo state networks: fixed random reservoir, ridge-regression readout (2)
+    hopfield Hopfield networks: Hebbian storage, asynchronous recall, energy (2)
+    train    the training loop, gradient clipping, truncated BPTT, bits per char (2)
     plots    figures several pages share
 
 The runtime helpers are importable from the top level (``from seqcourse import device``);

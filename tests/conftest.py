@@ -24,6 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Kernels that nbval starts inherit this environment: draw off-screen, no GUI backend.
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Under xdist every worker runs its own kernel: one thread each keeps two workers from
+# oversubscribing two cores (small torch models slow down many times when they do).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
 def _not_run_by_nbval(path: Path) -> bool:

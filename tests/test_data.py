@@ -1,9 +1,10 @@
-"""seqcourse.data: the offline corpus and its character vocabulary."""
+"""seqcourse.data: the offline corpus, its character vocabulary and the TBPTT streams."""
 
 import numpy as np
 import pytest
+import torch
 
-from seqcourse.data import CharVocab, python_docs
+from seqcourse.data import CharVocab, python_docs, stream_batches
 
 
 def test_corpus_split_is_fixed_and_disjoint():
@@ -57,3 +58,28 @@ def test_bad_vocab_and_split_arguments():
         python_docs().encoded("test")
     with pytest.raises(ValueError, match="valid_fraction"):
         python_docs(1.5)
+
+
+def test_stream_batches_rows_are_contiguous_slices():
+    ids = np.arange(23)
+    streams = stream_batches(ids, 4)
+    assert streams.dtype == torch.long and streams.shape == (4, 5)
+    for b in range(4):
+        assert streams[b].tolist() == ids[b * 5 : (b + 1) * 5].tolist()  # remainder dropped
+    assert stream_batches(torch.arange(6), 6).shape == (6, 1)
+    corpus = python_docs()
+    text_streams = stream_batches(corpus.encoded("valid"), 8)
+    assert corpus.vocab.decode(text_streams[1].numpy()) in corpus.valid
+
+
+def test_stream_batches_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        stream_batches(np.arange(5), 0)
+    with pytest.raises(ValueError, match="at least batch_size = 6 ids, got N = 5"):
+        stream_batches(np.arange(5), 6)
+    with pytest.raises(ValueError, match="1-D integer"):
+        stream_batches(np.zeros((2, 3), dtype=int), 1)
+    with pytest.raises(ValueError, match="1-D integer"):
+        stream_batches(np.zeros(4), 2)
+    with pytest.raises(TypeError, match="batch_size must be an int"):
+        stream_batches(np.arange(5), 2.0)

@@ -5,6 +5,9 @@ explaining the language (the text behind ``help("with")``). It is real, varied t
 every machine, so the language models of chapters 1, 2 and 4 train and compare on it
 with no download.
 
+``stream_batches`` cuts one long id array into B parallel streams for truncated BPTT
+(chapter 2).
+
 The split is fixed: the topics are joined in sorted order and the last tenth of the
 characters (cut at a paragraph boundary) is the validation set. The alphabet is every
 character of the whole corpus, so validation text never holds an unknown symbol.
@@ -15,10 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-__all__ = ["CharVocab", "TextCorpus", "python_docs"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["CharVocab", "TextCorpus", "python_docs", "stream_batches"]
 
 
 @dataclass(frozen=True)
@@ -117,3 +124,29 @@ def python_docs(valid_fraction: float = 0.1) -> TextCorpus:
     text = "\n\n".join(t.strip("\n") for t in _topics()) + "\n"
     cut = _split_at_paragraph(text, 1.0 - valid_fraction)
     return TextCorpus("python-docs", text[:cut], text[cut:], CharVocab.from_text(text))
+
+
+def stream_batches(ids: np.ndarray, batch_size: int) -> torch.Tensor:
+    """Reshape a long id sequence into ``batch_size`` parallel streams (chapter 2).
+
+    ids: (N,) integer ids; returns a LongTensor (B, L) with B = batch_size, L = N // B and
+    row b = ids[b*L : (b+1)*L], each row a contiguous slice of the text; the last N mod B
+    ids are dropped. Truncated BPTT (``seqcourse.train.train_tbptt``) walks all rows in
+    step, carrying one hidden state per row: for a language model, inputs ``s[:, :-1]``
+    and targets ``s[:, 1:]`` with ``s = stream_batches(ids, B)``.
+    """
+    import torch
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+        raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    arr = ids.detach().cpu().numpy() if isinstance(ids, torch.Tensor) else np.asarray(ids)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"ids must be a 1-D integer array (N,), got {arr.dtype} {arr.shape}")
+    if arr.size < batch_size:
+        raise ValueError(
+            f"ids must hold at least batch_size = {batch_size} ids, got N = {arr.size}"
+        )
+    length = arr.size // batch_size
+    return torch.tensor(arr[: batch_size * length].reshape(batch_size, length), dtype=torch.long)

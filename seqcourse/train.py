@@ -1,0 +1,493 @@
+"""The one training loop, gradient clipping and truncated BPTT (chapter 2, reused by all).
+
+Gradient clipping by norm (eq-grad-clip): with g the gradient of all parameters stacked
+into one vector and c the threshold,
+
+    g <- g * min(1, c / (||g||_2 + 1e-6)),
+
+so the direction is kept and only the length is capped; this tames exploding gradients
+(Pascanu et al., 2013). ``clip_grad_norm`` computes exactly what
+``torch.nn.utils.clip_grad_norm_`` computes and returns ||g|| before clipping.
+
+Truncated backpropagation through time (eq-tbptt), TBPTT(k1, k2): a stream of length L is
+cut into windows of k1 steps. The hidden state is carried from one window to the next but
+detached, so no gradient crosses a window boundary. In a window the first k1 - k2 steps
+only advance the state (no graph is kept); the loss is taken over the last k2 steps, whose
+gradient
+
+    dL/dtheta = sum_{t in last k2} sum_{s = t0}^{t} dl_t/dh_t  dh_t/dh_s  d+h_s/dtheta
+
+stops at t0, the first of those k2 steps: no gradient reaches further back than k2 steps.
+With k1 = k2 = L it is full BPTT. Memory grows with k2, not with L.
+
+Bits per character (eq-bits-per-char): the average of -log2 p(x_{t+1} | x_1..x_t) over a
+text, evaluated statefully (the hidden state carried across windows, as in training).
+
+``train`` is the loop every chapter uses for (x, y) batches: model.train(), forward,
+loss, backward, optional clipping, optimizer step, a tqdm bar, and a ``History`` of the
+loss and of the gradient norm before clipping; ``val_fn`` runs in eval mode under
+``torch.no_grad()``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from numbers import Real
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+__all__ = [
+    "History",
+    "clip_grad_norm",
+    "detach_state",
+    "evaluate_bits_per_char",
+    "sequence_cross_entropy",
+    "train",
+    "train_tbptt",
+]
+
+Batches = Iterable[tuple[Any, Any]] | Callable[[], Iterable[tuple[Any, Any]]]
+ValFn = Callable[[nn.Module], "float | Mapping[str, float]"]
+
+_CLIP_EPS = 1e-6  # added to the norm, as torch.nn.utils.clip_grad_norm_ does
+
+
+# ---------------------------------------------------------------------------- validation
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def _positive_float(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value}")
+    return value
+
+
+def _optional_clip(clip: Any) -> float | None:
+    return None if clip is None else _positive_float(clip, "clip")
+
+
+def _model_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if device is not None:
+        return torch.device(device)
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        raise ValueError("model must have parameters to train, got none") from None
+
+
+def _to(obj: Any, device: torch.device) -> Any:
+    """Move a tensor, or the tensors in a tuple/list/dict, to ``device``."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device, non_blocking=True)
+    if isinstance(obj, tuple | list):
+        return type(obj)(_to(o, device) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _to(v, device) for k, v in obj.items()}
+    return obj
+
+
+def _scalar_loss(loss: Any) -> torch.Tensor:
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        got = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise ValueError(f"loss_fn must return a scalar tensor, got {got}")
+    return loss.reshape(())
+
+
+# ---------------------------------------------------------------------------- clipping
+def _grads(parameters: torch.Tensor | Iterable[torch.Tensor]) -> list[torch.Tensor]:
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    return [p.grad for p in parameters if p.grad is not None]
+
+
+def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor | None:
+    if not grads:
+        return None
+    dev = grads[0].device
+    norms = [torch.linalg.vector_norm(g.detach(), 2.0).to(dev) for g in grads]
+    return torch.linalg.vector_norm(torch.stack(norms), 2.0)
+
+
+def clip_grad_norm(parameters: torch.Tensor | Iterable[torch.Tensor], max_norm: float) -> float:
+    """Rescale the gradients so that their joint 2-norm is at most ``max_norm`` (eq-grad-clip).
+
+    g <- g * min(1, max_norm / (||g||_2 + 1e-6)), with ||g||_2 taken over all gradients
+    together (parameters whose ``.grad`` is None are skipped). Gradients are changed in
+    place; the same result as ``torch.nn.utils.clip_grad_norm_``. Chapter 2.
+
+    Returns ||g||_2 before clipping, as a float (0.0 when no parameter has a gradient).
+    """
+    max_norm = _positive_float(max_norm, "max_norm")
+    grads = _grads(parameters)
+    total = _total_norm(grads)
+    if total is None:
+        return 0.0
+    coef = torch.clamp(max_norm / (total + _CLIP_EPS), max=1.0)
+    for g in grads:
+        g.detach().mul_(coef.to(g.device))
+    return float(total)
+
+
+def _grad_norm(parameters: Iterable[torch.Tensor]) -> float:
+    total = _total_norm(_grads(parameters))
+    return 0.0 if total is None else float(total)
+
+
+def _clip_or_measure(model: nn.Module, clip: float | None) -> float:
+    """The gradient norm before clipping, clipping to ``clip`` when it is given."""
+    if clip is None:
+        return _grad_norm(model.parameters())
+    return clip_grad_norm(model.parameters(), clip)
+
+
+# ---------------------------------------------------------------------------- history
+@dataclass
+class History:
+    """What a training run recorded, one entry per optimizer step (chapter 2, reused by all).
+
+    loss: the training loss of each step; grad_norm: the gradient norm before clipping;
+    step: the step number (1, 2, ...); val: validation results, ``val["step"]`` the steps at
+    which ``val_fn`` ran and one list per metric it returned (``val["loss"]`` when it returns
+    a plain number).
+    """
+
+    loss: list[float] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)
+    step: list[int] = field(default_factory=list)
+    val: dict[str, list[float]] = field(default_factory=dict)
+
+    def record(self, loss: float, grad_norm: float) -> None:
+        self.loss.append(float(loss))
+        self.grad_norm.append(float(grad_norm))
+        self.step.append(len(self.step) + 1)
+
+    def record_val(self, result: float | Mapping[str, float]) -> None:
+        metrics = result if isinstance(result, Mapping) else {"loss": result}
+        self.val.setdefault("step", []).append(len(self.step))
+        for key, value in metrics.items():
+            if key == "step":
+                raise ValueError("val_fn must not return a metric named 'step' (reserved)")
+            self.val.setdefault(key, []).append(float(value))
+
+    def last(self, key: str = "loss") -> float:
+        """The latest value of 'loss', 'grad_norm', 'step' or a validation metric."""
+        if key in ("loss", "grad_norm", "step"):
+            values = getattr(self, key)
+        elif key in self.val:
+            values = self.val[key]
+        else:
+            known = ["loss", "grad_norm", "step", *self.val]
+            raise KeyError(f"key must be one of {known}, got {key!r}")
+        if not values:
+            raise ValueError(f"no value of {key!r} recorded yet")
+        return values[-1]
+
+
+def _validate(model: nn.Module, val_fn: ValFn | None, history: History) -> None:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            history.record_val(val_fn(model))  # type: ignore[misc]
+    finally:
+        model.train(was_training)
+
+
+def _check_loop_args(loss_fn: Any, optimizer: Any, val_fn: Any, val_every: Any) -> None:
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+    if not (hasattr(optimizer, "zero_grad") and hasattr(optimizer, "step")):
+        raise TypeError(
+            f"optimizer must have zero_grad() and step(), got {type(optimizer).__name__}"
+        )
+    if val_fn is not None and not callable(val_fn):
+        raise TypeError(f"val_fn must be callable or None, got {type(val_fn).__name__}")
+    if val_every is not None:
+        _positive_int(val_every, "val_every")
+
+
+# ---------------------------------------------------------------------------- train
+def train(
+    model: nn.Module,
+    batches: Batches,
+    loss_fn: Callable[[Any, Any], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    epochs: int = 1,
+    clip: float | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    val_fn: ValFn | None = None,
+    val_every: int | None = None,
+) -> History:
+    """The training loop every chapter uses (chapter 2): one optimizer step per batch.
+
+    For each (x, y) in ``batches``: x and y moved to ``device`` (default: the device of the
+    model's parameters), ``loss = loss_fn(model(x), y)`` (a scalar tensor; ``model(x)`` may
+    return anything ``loss_fn`` accepts, e.g. logits (B, T, V) or an (output, state) pair),
+    backward, the gradient norm recorded, clipping to ``clip`` (eq-grad-clip) when given,
+    ``optimizer.step()``.
+
+    batches: an iterable of (x, y) that can be iterated once per epoch (a list, a
+        DataLoader), or a function with no argument returning a fresh iterable per epoch
+        (to reshuffle); a one-shot iterator is allowed only for ``epochs=1``.
+    val_fn: called as ``val_fn(model)`` in ``model.eval()`` under ``torch.no_grad()``,
+        returning a number (stored as ``history.val["loss"]``) or a dict of numbers;
+        it runs every ``val_every`` steps, or at the end of every epoch when that is None.
+
+    The model is in train mode while training and back in its original mode on return.
+    Nothing here draws random numbers: under ``seed_everything`` two runs are identical.
+    """
+    dev = _model_device(model, device)
+    epochs = _positive_int(epochs, "epochs")
+    clip = _optional_clip(clip)
+    _check_loop_args(loss_fn, optimizer, val_fn, val_every)
+    if isinstance(batches, Iterator) and epochs > 1:
+        raise ValueError(
+            f"batches is a one-shot iterator but epochs={epochs}: pass a list, a DataLoader, "
+            "or a function returning fresh batches"
+        )
+    history = History()
+    was_training = model.training
+    per_epoch = None if callable(batches) else _len_or_none(batches)
+    total = None if per_epoch is None else per_epoch * epochs
+    bar = tqdm(total=total, desc="train", disable=not progress)
+    try:
+        model.train()
+        for _ in range(epochs):
+            for x, y in batches() if callable(batches) else batches:
+                x, y = _to(x, dev), _to(y, dev)
+                optimizer.zero_grad(set_to_none=True)
+                loss = _scalar_loss(loss_fn(model(x), y))
+                loss.backward()
+                history.record(loss.item(), _clip_or_measure(model, clip))
+                optimizer.step()
+                bar.update(1)
+                bar.set_postfix(loss=f"{history.loss[-1]:.4f}", refresh=False)
+                if val_fn is not None and val_every and len(history.step) % val_every == 0:
+                    _validate(model, val_fn, history)
+            if val_fn is not None and val_every is None:
+                _validate(model, val_fn, history)
+    finally:
+        bar.close()
+        model.train(was_training)
+    return history
+
+
+def _len_or_none(obj: Any) -> int | None:
+    try:
+        return len(obj)
+    except TypeError:
+        return None
+
+
+# ---------------------------------------------------------------------------- TBPTT
+def detach_state(state: Any) -> Any:
+    """The hidden state cut from its graph: same values, no gradient history (chapter 2).
+
+    state: a tensor (e.g. h (layers, B, H)), a tuple/list of tensors (e.g. LSTM (h, c)),
+    nested, or None. This is what separates truncated-BPTT windows (eq-tbptt).
+    """
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    if isinstance(state, tuple | list):
+        return type(state)(detach_state(s) for s in state)
+    raise TypeError(
+        f"state must be a tensor, a tuple/list of tensors or None, got {type(state).__name__}"
+    )
+
+
+def _check_stream(stream: Any, targets: Any) -> None:
+    for name, value in (("stream", stream), ("targets", targets)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+        if value.ndim < 2:
+            raise ValueError(f"{name} must have shape (B, L, ...), got {tuple(value.shape)}")
+    if stream.shape[:2] != targets.shape[:2]:
+        raise ValueError(
+            "stream and targets must share (B, L), got "
+            f"{tuple(stream.shape[:2])} and {tuple(targets.shape[:2])}"
+        )
+
+
+def _tbptt_windows(length: int, k1: int, k2: int) -> list[tuple[int, int, int]]:
+    """(start, grad_start, end) per window: steps [start, grad_start) run without a graph."""
+    windows = []
+    for start in range(0, length, k1):
+        end = min(start + k1, length)
+        windows.append((start, max(start, end - k2), end))
+    return windows
+
+
+def train_tbptt(
+    model: nn.Module,
+    stream: torch.Tensor,
+    targets: torch.Tensor,
+    k1: int,
+    k2: int | None = None,
+    *,
+    loss_fn: Callable[[Any, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    epochs: int = 1,
+    clip: float | None = None,
+    progress: bool = True,
+    device: torch.device | str | None = None,
+    val_fn: ValFn | None = None,
+    val_every: int | None = None,
+) -> History:
+    """Truncated BPTT, TBPTT(k1, k2), over B parallel streams (eq-tbptt, chapter 2).
+
+    stream: (B, L) int ids or (B, L, D) floats; targets: (B, L, ...) aligned with it (for a
+    language model, ``ids = stream_batches(...)``, stream ``ids[:, :-1]``, targets
+    ``ids[:, 1:]``). The model is called as ``model(x, state) -> (output, state)`` with
+    state None for the first window of each epoch; state may be a tensor or a tuple of
+    tensors.
+
+    Each epoch walks the stream in windows of k1 steps (the last may be shorter), one
+    optimizer step per window. The state leaving a window is carried into the next,
+    detached. In a window the first k1 - k2 steps run under ``torch.no_grad()`` and only
+    advance the state; ``loss_fn(output, targets)`` is taken over the last k2 steps, so no
+    gradient reaches further back than k2 steps. k2 defaults to k1; k1 = k2 = L is full
+    BPTT. Clipping, ``History``, ``device``, ``val_fn`` and ``val_every`` as in ``train``.
+    """
+    dev = _model_device(model, device)
+    k1 = _positive_int(k1, "k1")
+    k2 = k1 if k2 is None else _positive_int(k2, "k2")
+    if k2 > k1:
+        raise ValueError(f"k2 must be <= k1 = {k1} (backpropagate at most k1 steps), got {k2}")
+    epochs = _positive_int(epochs, "epochs")
+    clip = _optional_clip(clip)
+    _check_loop_args(loss_fn, optimizer, val_fn, val_every)
+    _check_stream(stream, targets)
+    stream, targets = stream.to(dev), targets.to(dev)
+    windows = _tbptt_windows(stream.shape[1], k1, k2)
+    history = History()
+    was_training = model.training
+    bar = tqdm(total=epochs * len(windows), desc=f"TBPTT({k1}, {k2})", disable=not progress)
+    try:
+        model.train()
+        for _ in range(epochs):
+            state = None
+            for start, grad_start, end in windows:
+                if grad_start > start:  # advance the state without keeping a graph
+                    with torch.no_grad():
+                        _, state = model(stream[:, start:grad_start], state)
+                optimizer.zero_grad(set_to_none=True)
+                output, state = model(stream[:, grad_start:end], detach_state(state))
+                loss = _scalar_loss(loss_fn(output, targets[:, grad_start:end]))
+                loss.backward()
+                state = detach_state(state)  # carried into the next window, no history
+                history.record(loss.item(), _clip_or_measure(model, clip))
+                optimizer.step()
+                bar.update(1)
+                bar.set_postfix(loss=f"{history.loss[-1]:.4f}", refresh=False)
+                if val_fn is not None and val_every and len(history.step) % val_every == 0:
+                    _validate(model, val_fn, history)
+            if val_fn is not None and val_every is None:
+                _validate(model, val_fn, history)
+    finally:
+        bar.close()
+        model.train(was_training)
+    return history
+
+
+# ---------------------------------------------------------------------------- losses
+def sequence_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100
+) -> torch.Tensor:
+    """Mean cross-entropy over the positions whose target is not ``ignore_index`` (chapter 2).
+
+    logits: (B, T, V); targets: (B, T) long, ``ignore_index`` where no label is defined.
+    loss = -(1/|M|) sum_{(b,t) in M} log softmax(logits_{b,t})[y_{b,t}], M the labelled
+    positions; 0 (still differentiable) when M is empty, where ``F.cross_entropy`` gives NaN.
+    """
+    if logits.ndim != 3 or targets.shape != logits.shape[:2]:
+        raise ValueError(
+            f"logits must be (B, T, V) and targets (B, T), got {tuple(logits.shape)} and "
+            f"{tuple(targets.shape)}"
+        )
+    if not bool((targets != ignore_index).any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=ignore_index
+    )
+
+
+# ---------------------------------------------------------------------------- evaluation
+def evaluate_bits_per_char(
+    model: nn.Module,
+    ids: torch.Tensor | np.ndarray,
+    batch: int = 16,
+    window: int = 256,
+    device: torch.device | str | None = None,
+) -> float:
+    """Bits per character of a character language model on a text (eq-bits-per-char).
+
+    bpc = -(1/(N-1)) sum_{t=1}^{N-1} log2 p(x_{t+1} | x_1..x_t), every character after the
+    first predicted once. ids: (N,) character ids, N >= 2. The model is called as
+    ``model(x (B, T) long, state) -> (logits (B, T, V), state)``.
+
+    The N - 1 predictions are split into ``batch`` contiguous streams (the last one padded
+    and the padding masked), each read in windows of ``window`` steps with the state
+    carried across windows, from state None at the start of each stream. Runs in eval
+    mode under ``torch.no_grad()``; the model's mode is restored. Chapter 2.
+    """
+    dev = _model_device(model, device)
+    batch, window = _positive_int(batch, "batch"), _positive_int(window, "window")
+    ids = torch.as_tensor(ids)
+    if ids.ndim != 1 or ids.dtype.is_floating_point or ids.dtype.is_complex:
+        raise ValueError(
+            f"ids must be a 1-D integer array (N,), got {ids.dtype} of shape {tuple(ids.shape)}"
+        )
+    if ids.numel() < 2:
+        raise ValueError(f"ids must hold at least 2 characters, got {ids.numel()}")
+    if int(ids.min()) < 0:
+        raise ValueError(f"ids must be non-negative, got {int(ids.min())}")
+    ids = ids.long()
+    n_pred = ids.numel() - 1
+    rows = min(batch, n_pred)
+    length = -(-n_pred // rows)  # ceil
+    pad = rows * length - n_pred
+    x = torch.cat([ids[:-1], ids.new_zeros(pad)]).view(rows, length).to(dev)
+    y = torch.cat([ids[1:], ids.new_full((pad,), -100)]).view(rows, length).to(dev)
+    total_nats = 0.0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            state = None
+            for start in range(0, length, window):
+                logits, state = model(x[:, start : start + window], state)
+                target = y[:, start : start + window]
+                if logits.shape[-1] <= int(target.max()):
+                    raise ValueError(
+                        f"model gives logits over {logits.shape[-1]} symbols but ids reach "
+                        f"{int(target.max())}"
+                    )
+                total_nats += F.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]).double(),
+                    target.reshape(-1),
+                    ignore_index=-100,
+                    reduction="sum",
+                ).item()
+    finally:
+        model.train(was_training)
+    return total_nats / n_pred / math.log(2.0)

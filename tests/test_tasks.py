@@ -1,0 +1,131 @@
+"""seqcourse.data.tasks: shapes, dtypes, labels by an independent computation, seeding."""
+
+import numpy as np
+import pytest
+import torch
+
+from seqcourse.data.tasks import (
+    IGNORE_INDEX,
+    delayed_recall,
+    future_tagging,
+    mackey_glass,
+    parity,
+)
+
+
+def test_running_parity_is_the_cumulative_xor():
+    x, y = parity(5, 30, seed=3)
+    assert x.shape == (5, 30, 1) and x.dtype == torch.float32
+    assert y.shape == (5, 30) and y.dtype == torch.int64
+    assert set(x.unique().tolist()) <= {0.0, 1.0}
+    bits = x[..., 0].numpy().astype(int)
+    for i in range(5):  # a plain loop, independent of the vectorised code
+        acc = 0
+        for t in range(30):
+            acc ^= bits[i, t]
+            assert y[i, t] == acc
+
+
+@pytest.mark.parametrize("lag", [1, 2, 5, 12])
+def test_windowed_parity_is_the_xor_of_the_last_lag_bits(lag):
+    x, y = parity(4, 12, lag=lag, seed=1)
+    bits = x[..., 0].numpy().astype(int)
+    assert (y[:, : lag - 1] == IGNORE_INDEX).all()
+    for t in range(lag - 1, 12):
+        want = bits[:, t - lag + 1 : t + 1].sum(axis=1) % 2
+        assert y[:, t].tolist() == want.tolist()
+    if lag == 1:
+        assert torch.equal(y, x[..., 0].long())
+
+
+@pytest.mark.parametrize("delay", [0, 1, 7])
+def test_delayed_recall_labels_are_the_shifted_inputs(delay):
+    x, y = delayed_recall(6, 10, delay, n_symbols=3, seed=2)
+    assert x.shape == (6, 10, 3) and x.dtype == torch.float32
+    assert y.shape == (6, 10) and y.dtype == torch.int64
+    assert torch.equal(x.sum(-1), torch.ones(6, 10))  # one-hot
+    symbols = x.argmax(-1)
+    assert (y[:, :delay] == IGNORE_INDEX).all()
+    assert torch.equal(y[:, delay:], symbols[:, : 10 - delay])
+
+
+@pytest.mark.parametrize("lookahead", [1, 4])
+def test_future_tagging_labels_are_the_symbols_ahead(lookahead):
+    x, y = future_tagging(3, 9, seed=5, lookahead=lookahead, n_symbols=5)
+    assert x.shape == (3, 9, 5) and y.shape == (3, 9) and y.dtype == torch.int64
+    symbols = x.argmax(-1)
+    for t in range(9):
+        if t + lookahead < 9:
+            assert torch.equal(y[:, t], symbols[:, t + lookahead])
+        else:
+            assert (y[:, t] == IGNORE_INDEX).all()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s: parity(3, 8, seed=s),
+        lambda s: parity(3, 8, lag=3, seed=s),
+        lambda s: delayed_recall(3, 8, 2, seed=s),
+        lambda s: future_tagging(3, 8, seed=s),
+    ],
+)
+def test_tasks_are_determined_by_the_seed(make):
+    (xa, ya), (xb, yb), (xc, _) = make(0), make(0), make(1)
+    assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert not torch.equal(xa, xc)
+
+
+def test_symbols_are_roughly_uniform():
+    x, _ = delayed_recall(200, 50, 1, n_symbols=4, seed=0)
+    freq = x.sum((0, 1)) / (200 * 50)
+    assert torch.allclose(freq, torch.full((4,), 0.25), atol=0.02)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: parity(0, 5), "n must be >= 1, got 0"),
+        (lambda: parity(2, 0), "T must be >= 1, got 0"),
+        (lambda: parity(2, 5, lag=6), r"lag must be in \[1, T=5\]"),
+        (lambda: parity(2, 5, lag=0), "lag must be >= 1"),
+        (lambda: delayed_recall(2, 5, 5), r"delay must be in \[0, T-1\] = \[0, 4\], got 5"),
+        (lambda: delayed_recall(2, 5, -1), "delay must be >= 0, got -1"),
+        (lambda: delayed_recall(2, 5, 1, n_symbols=1), "n_symbols must be >= 2"),
+        (lambda: future_tagging(2, 5, lookahead=5), r"lookahead must be in \[1, T-1\]"),
+        (lambda: future_tagging(2, 5, lookahead=0), "lookahead must be >= 1"),
+        (lambda: mackey_glass(0), "T must be >= 1"),
+        (lambda: mackey_glass(10, tau=-1), "tau must be a positive"),
+        (lambda: mackey_glass(10, dt=0), "dt must be a positive"),
+        (lambda: mackey_glass(10, subsample=0), "subsample must be >= 1"),
+    ],
+)
+def test_bad_arguments_are_named(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_non_integer_sizes_are_type_errors():
+    with pytest.raises(TypeError, match="n must be an int"):
+        parity(2.0, 5)
+    with pytest.raises(TypeError, match="delay must be an int"):
+        delayed_recall(2, 5, 1.5)
+
+
+def test_mackey_glass_is_bounded_chaotic_and_seeded():
+    x = mackey_glass(2000, seed=0)
+    assert x.shape == (2000,) and x.dtype == np.float64
+    assert np.all(np.isfinite(x)) and 0.2 < x.min() and x.max() < 1.4
+    assert x.std() > 0.15  # oscillates, not a fixed point
+    # Not periodic: no shift of 20..999 samples maps the series onto itself ...
+    rms = [np.sqrt(np.mean((x[k:] - x[:-k]) ** 2)) for k in range(20, 1000)]
+    assert min(rms) > 0.05
+    # ... while the same test finds the period of the periodic regime (tau = 10).
+    p = mackey_glass(2000, tau=10, seed=0)
+    assert min(np.sqrt(np.mean((p[k:] - p[:-k]) ** 2)) for k in range(20, 1000)) < 0.01
+    # The autocorrelation falls from 1 at lag 0.
+    xc = x - x.mean()
+    acf = np.array([xc[: len(xc) - k] @ xc[k:] for k in range(60)]) / (xc @ xc)
+    assert acf[0] == pytest.approx(1.0) and acf.min() < 0.0
+    assert np.array_equal(x, mackey_glass(2000, seed=0))
+    assert not np.allclose(x, mackey_glass(2000, seed=1))

@@ -1,0 +1,506 @@
+"""seqcourse.train: clipping against torch, the training loop, truncated BPTT, bits per char.
+
+The models are defined here (not taken from seqcourse.rnn), so these tests check the loop
+alone.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqcourse.runtime import seed_everything
+from seqcourse.train import (
+    History,
+    clip_grad_norm,
+    detach_state,
+    evaluate_bits_per_char,
+    sequence_cross_entropy,
+    train,
+    train_tbptt,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread; on a busy 2-core machine two intra-op threads
+    made these tests 10-100x slower (OpenMP threads waiting on each other)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------------------- test models
+class TinyRNN(nn.Module):
+    """nn.RNN with a linear readout: forward(x (B, T, D), state) -> (out (B, T, O), h_n)."""
+
+    def __init__(self, d_in=3, hidden=5, d_out=2, dtype=torch.float64):
+        super().__init__()
+        self.rnn = nn.RNN(d_in, hidden, batch_first=True, dtype=dtype)
+        self.out = nn.Linear(hidden, d_out, dtype=dtype)
+
+    def forward(self, x, state=None):
+        h, state = self.rnn(x, state)
+        return self.out(h), state
+
+
+class CharLM(nn.Module):
+    """Embedding + RNN (or LSTM) + linear: forward(x (B, T) long, state) -> (logits, state)."""
+
+    def __init__(self, vocab=5, hidden=16, lstm=False):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, 8)
+        self.rnn = (nn.LSTM if lstm else nn.RNN)(8, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, vocab)
+
+    def forward(self, x, state=None):
+        h, state = self.rnn(self.emb(x), state)
+        return self.out(h), state
+
+
+class DelayLine(nn.Module):
+    """A shift register: out_t = u * x_{t-d}, the input reaching the output d steps later.
+
+    The gradient w.r.t. u of out_t must travel back d recurrent steps, so with truncation
+    k2 it is zero exactly when d >= k2.
+    """
+
+    def __init__(self, d):
+        super().__init__()
+        self.d = d
+        self.u = nn.Parameter(torch.tensor(1.5, dtype=torch.float64))
+
+    def forward(self, x, state=None):
+        if state is None:
+            state = x.new_zeros(x.shape[0], self.d + 1)
+        outs = []
+        for t in range(x.shape[1]):
+            state = torch.cat([self.u * x[:, t, :1], state[:, :-1]], dim=1)
+            outs.append(state[:, self.d])
+        return torch.stack(outs, dim=1)[..., None], state
+
+
+class Recording(nn.Module):
+    """Wraps a model and records the state it is given and the state it returns."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.calls = []
+
+    def forward(self, x, state=None):
+        out, new = self.model(x, state)
+        self.calls.append({"in": state, "out": new, "grad": torch.is_grad_enabled()})
+        return out, new
+
+
+class GradRecorder:
+    """An 'optimizer' that keeps a copy of every gradient it is asked to apply."""
+
+    def __init__(self, params):
+        self.params = list(params)
+        self.grads = []
+
+    def zero_grad(self, set_to_none=True):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        self.grads.append([None if p.grad is None else p.grad.clone() for p in self.params])
+
+
+def mse_sum(out, y):
+    return ((out - y) ** 2).sum()
+
+
+def random_stream(B=3, L=12, D=3, d_out=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(B, L, D, generator=g, dtype=torch.float64)
+    y = torch.randn(B, L, d_out, generator=g, dtype=torch.float64)
+    return x, y
+
+
+# ---------------------------------------------------------------------------- clipping
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("max_norm", [0.1, 1.0, 1e3])
+def test_clip_grad_norm_equals_torch(seed, max_norm):
+    g = torch.Generator().manual_seed(seed)
+    shapes = [(3, 4), (7,), (2, 2, 2), (5,)]
+    ours = [torch.randn(s, generator=g, requires_grad=True) for s in shapes]
+    for p in ours[:-1]:  # the last parameter has no gradient
+        p.grad = torch.randn(p.shape, generator=g) * 3
+    theirs = [p.detach().clone().requires_grad_() for p in ours]
+    for a, b in zip(ours, theirs, strict=True):
+        b.grad = None if a.grad is None else a.grad.clone()
+    norm = clip_grad_norm(ours, max_norm)
+    ref = torch.nn.utils.clip_grad_norm_(theirs, max_norm)
+    assert isinstance(norm, float)
+    assert norm == pytest.approx(float(ref), rel=1e-6)
+    for a, b in zip(ours[:-1], theirs[:-1], strict=True):
+        torch.testing.assert_close(a.grad, b.grad)
+    assert ours[-1].grad is None
+
+
+def test_clip_grad_norm_is_a_no_op_below_the_threshold():
+    p = torch.zeros(4, requires_grad=True)
+    p.grad = torch.tensor([0.1, -0.2, 0.3, 0.0])
+    before = p.grad.clone()
+    assert clip_grad_norm([p], 10.0) == pytest.approx(math.sqrt(0.14), rel=1e-6)
+    assert torch.equal(p.grad, before)
+    assert clip_grad_norm(p, 0.5) == pytest.approx(math.sqrt(0.14), rel=1e-6)  # one tensor
+    assert clip_grad_norm([torch.zeros(2, requires_grad=True)], 1.0) == 0.0  # no grads
+
+
+def test_clip_grad_norm_clips_to_max_norm():
+    p = torch.zeros(2, requires_grad=True)
+    p.grad = torch.tensor([30.0, 40.0])
+    assert clip_grad_norm([p], 5.0) == pytest.approx(50.0)
+    torch.testing.assert_close(p.grad, torch.tensor([3.0, 4.0]), rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf")])
+def test_clip_grad_norm_rejects_bad_max_norm(bad):
+    with pytest.raises(ValueError, match="max_norm must be a positive finite number"):
+        clip_grad_norm([torch.zeros(1, requires_grad=True)], bad)
+
+
+@pytest.mark.parametrize("bad", ["1.0", None, True, [1.0]])
+def test_clip_grad_norm_rejects_non_numbers(bad):
+    with pytest.raises(TypeError, match="max_norm must be a real number"):
+        clip_grad_norm([torch.zeros(1, requires_grad=True)], bad)
+
+
+# ---------------------------------------------------------------------------- train
+def regression_batches(n_batches=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.tensor([[2.0], [-1.0], [0.5]])
+    batches = []
+    for _ in range(n_batches):
+        x = torch.randn(16, 3, generator=g)
+        batches.append((x, x @ w + 0.01 * torch.randn(16, 1, generator=g)))
+    return batches
+
+
+def test_train_decreases_the_loss_and_records_every_step():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    hist = train(model, regression_batches(), F.mse_loss, opt, epochs=5, progress=False)
+    assert isinstance(hist, History)
+    assert hist.step == list(range(1, 41))
+    assert len(hist.loss) == len(hist.grad_norm) == 40
+    assert hist.last("loss") < 0.01 * hist.loss[0]
+    assert all(g >= 0 for g in hist.grad_norm)
+
+
+def test_train_records_the_norm_before_clipping_and_steps_with_clipped_gradients():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    batches = regression_batches(3)
+    ref = nn.Linear(3, 1)
+    ref.load_state_dict(model.state_dict())
+    F.mse_loss(ref(batches[0][0]), batches[0][1]).backward()
+    expected = float(torch.nn.utils.clip_grad_norm_(ref.parameters(), 1e9))
+    opt = GradRecorder(model.parameters())
+    hist = train(model, batches, F.mse_loss, opt, clip=0.01, progress=False)
+    assert hist.grad_norm[0] == pytest.approx(expected, rel=1e-6)
+    assert hist.grad_norm[0] > 0.01
+    for grads in opt.grads:  # what the optimizer saw was clipped
+        assert torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads])) <= 0.01 + 1e-6
+
+
+def test_train_mode_while_training_eval_and_no_grad_in_val_fn():
+    seen = []
+
+    class Probe(nn.Linear):
+        def forward(self, x):
+            seen.append(("forward", self.training, torch.is_grad_enabled()))
+            return super().forward(x)
+
+    def val_fn(m):
+        seen.append(("val", m.training, torch.is_grad_enabled()))
+        return {"mse": 1.0, "acc": 0.5}
+
+    model = Probe(3, 1)
+    model.eval()  # restored afterwards
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    hist = train(model, regression_batches(4), F.mse_loss, opt, 2, val_fn=val_fn, progress=False)
+    assert all(s[1:] == (True, True) for s in seen if s[0] == "forward")
+    assert [s for s in seen if s[0] == "val"] == [("val", False, False)] * 2
+    assert hist.val == {"step": [4, 8], "mse": [1.0, 1.0], "acc": [0.5, 0.5]}
+    assert hist.last("acc") == 0.5
+    assert model.training is False
+
+    hist = train(
+        model, regression_batches(4), F.mse_loss, opt, 1, progress=False, val_every=3,
+        val_fn=lambda m: 2.0,
+    )  # fmt: skip
+    assert hist.val == {"step": [3], "loss": [2.0]}
+
+
+def test_train_is_deterministic_under_seed_everything():
+    def run():
+        seed_everything(0)
+        model = nn.Sequential(nn.Linear(3, 8), nn.Dropout(0.2), nn.Tanh(), nn.Linear(8, 1))
+        opt = torch.optim.Adam(model.parameters(), lr=0.01)
+        data = regression_batches(4)
+
+        def shuffled():
+            return [data[i] for i in torch.randperm(len(data))]
+
+        return train(model, shuffled, F.mse_loss, opt, epochs=3, progress=False)
+
+    a, b = run(), run()
+    assert a.loss == b.loss and a.grad_norm == b.grad_norm
+
+
+def test_train_progress_bar_and_moves_batches_to_the_model_device(capsys):
+    model = nn.Linear(3, 1).double()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    batches = [(x.double(), y.double()) for x, y in regression_batches(2)]
+    hist = train(model, iter(batches), F.mse_loss, opt, progress=True, device="cpu")
+    assert len(hist.loss) == 2
+    assert "train" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_train_moves_cpu_batches_to_a_gpu_model():
+    model = nn.Linear(3, 1).cuda()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    hist = train(model, regression_batches(2), F.mse_loss, opt, progress=False)
+    assert len(hist.loss) == 2
+
+
+def test_train_rejects_bad_arguments():
+    model = nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    data = regression_batches(2)
+    with pytest.raises(ValueError, match="one-shot iterator"):
+        train(model, iter(data), F.mse_loss, opt, epochs=2, progress=False)
+    with pytest.raises(ValueError, match="epochs must be >= 1, got 0"):
+        train(model, data, F.mse_loss, opt, epochs=0, progress=False)
+    with pytest.raises(ValueError, match="clip must be a positive"):
+        train(model, data, F.mse_loss, opt, clip=-1.0, progress=False)
+    with pytest.raises(ValueError, match="loss_fn must return a scalar"):
+        train(model, data, lambda o, y: (o - y) ** 2, opt, progress=False)
+    with pytest.raises(TypeError, match="optimizer"):
+        train(model, data, F.mse_loss, "sgd", progress=False)
+    with pytest.raises(ValueError, match="model must have parameters"):
+        train(nn.Identity(), data, F.mse_loss, opt, progress=False)
+    with pytest.raises(KeyError, match="key must be one of"):
+        History().last("accuracy")
+    with pytest.raises(ValueError, match="no value"):
+        History().last("loss")
+
+
+# ---------------------------------------------------------------------------- TBPTT
+def test_tbptt_with_one_full_window_is_full_bptt():
+    torch.manual_seed(0)
+    model = TinyRNN()
+    x, y = random_stream(L=12)
+    mse_sum(model(x)[0], y).backward()
+    expected = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    opt = GradRecorder(model.parameters())
+    hist = train_tbptt(model, x, y, k1=12, k2=12, loss_fn=mse_sum, optimizer=opt, progress=False)
+    assert hist.step == [1]
+    for got, want in zip(opt.grads[0], expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("k1", "k2"), [(5, 5), (5, 2), (4, 1), (12, 7)])
+def test_tbptt_equals_manually_detached_windows(k1, k2):
+    torch.manual_seed(1)
+    model = TinyRNN()
+    x, y = random_stream(L=12)
+    expected, state = [], None
+    for start in range(0, 12, k1):
+        end = min(start + k1, 12)
+        mid = max(start, end - k2)
+        if mid > start:
+            _, state = model(x[:, start:mid], state)
+        state = None if state is None else state.detach()
+        out, state = model(x[:, mid:end], state)
+        model.zero_grad()
+        mse_sum(out, y[:, mid:end]).backward()
+        expected.append([p.grad.clone() for p in model.parameters()])
+    model.zero_grad()
+    opt = GradRecorder(model.parameters())
+    hist = train_tbptt(model, x, y, k1, k2, loss_fn=mse_sum, optimizer=opt, progress=False)
+    assert len(hist.loss) == len(expected) == math.ceil(12 / k1)
+    for got_step, want_step in zip(opt.grads, expected, strict=True):
+        for got, want in zip(got_step, want_step, strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k2", [1, 3, 4])
+def test_no_gradient_reaches_further_back_than_k2_steps(k2):
+    x = torch.ones(2, 12, 1, dtype=torch.float64)
+    for d, flows in ((k2, False), (k2 - 1, True)):  # out_t = u * x_{t-d}
+        model = DelayLine(d)
+        opt = GradRecorder(model.parameters())
+        train_tbptt(
+            model, x, torch.zeros(2, 12, 1), k1=6, k2=k2,
+            loss_fn=lambda out, y: out.sum(), optimizer=opt, progress=False,
+        )  # fmt: skip
+        grads = [step[0] for step in opt.grads]
+        if flows:
+            assert all(g is not None and g.abs() > 0 for g in grads), (d, k2, grads)
+        else:
+            assert all(g is None or g == 0 for g in grads), (d, k2, grads)
+
+
+@pytest.mark.parametrize(("k1", "k2", "lstm"), [(4, 4, False), (4, 2, False), (3, 3, True)])
+def test_state_is_carried_between_windows_and_detached(k1, k2, lstm):
+    torch.manual_seed(0)
+    model = Recording(CharLM(lstm=lstm))
+    ids = torch.randint(0, 5, (2, 13))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def loss_fn(logits, y):
+        return F.cross_entropy(logits.flatten(0, 1), y.flatten())
+
+    train_tbptt(model, ids, ids, k1, k2, loss_fn=loss_fn, optimizer=opt, progress=False)
+    calls = model.calls
+    assert calls[0]["in"] is None
+    for prev, call in zip(calls[:-1], calls[1:], strict=True):
+        carried_in = call["in"] if lstm else (call["in"],)
+        previous_out = prev["out"] if lstm else (prev["out"],)
+        for a, b in zip(carried_in, previous_out, strict=True):
+            assert torch.equal(a, b)  # carried
+            assert not a.requires_grad and a.grad_fn is None  # detached
+    with_graph = [c for c in calls if c["grad"]]
+    assert len(with_graph) == math.ceil(13 / k1)  # one backward per window
+    assert all((c["out"][0] if lstm else c["out"]).grad_fn is not None for c in with_graph)
+    assert len(calls) == len(with_graph) + sum(
+        1 for s in range(0, 13, k1) if min(s + k1, 13) - s > k2
+    )
+
+
+def test_tbptt_decreases_the_loss_on_a_toy_stream():
+    seed_everything(0)
+    pattern = np.array([0, 1, 2, 3, 4, 3, 2, 1])
+    stream = torch.as_tensor(np.tile(pattern, 4 * 50).reshape(4, -1))  # (4, 400)
+    model = CharLM(vocab=5, hidden=16)
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    hist = train_tbptt(
+        model, stream[:, :-1], stream[:, 1:], k1=25, loss_fn=sequence_cross_entropy,
+        optimizer=opt, epochs=3, clip=1.0, progress=False,
+    )  # fmt: skip
+    assert len(hist.loss) == 3 * 16
+    assert hist.loss[0] > 1.4 and np.mean(hist.loss[-5:]) < 0.1, hist.loss
+
+
+def test_tbptt_rejects_bad_arguments():
+    model = TinyRNN()
+    x, y = random_stream()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def go(*args, **kw):
+        train_tbptt(model, *args, loss_fn=mse_sum, optimizer=opt, progress=False, **kw)
+
+    with pytest.raises(ValueError, match="k2 must be <= k1 = 3"):
+        go(x, y, 3, 4)
+    with pytest.raises(ValueError, match="k1 must be >= 1, got 0"):
+        go(x, y, 0)
+    with pytest.raises(ValueError, match="k2 must be >= 1"):
+        go(x, y, 3, 0)
+    with pytest.raises(TypeError, match="k1 must be an int"):
+        go(x, y, 2.5)
+    with pytest.raises(ValueError, match="clip must be a positive"):
+        go(x, y, 3, clip=-1)
+    with pytest.raises(ValueError, match="share"):
+        go(x, y[:, :5], 3)
+    with pytest.raises(TypeError, match="state must be"):
+        detach_state("h")
+
+
+def test_detach_state_handles_tensors_tuples_and_none():
+    h = torch.ones(2, requires_grad=True) * 2
+    c = torch.ones(2, requires_grad=True) * 3
+    assert detach_state(None) is None
+    out = detach_state((h, [c]))
+    assert isinstance(out, tuple) and isinstance(out[1], list)
+    assert out[0].grad_fn is None and out[1][0].grad_fn is None
+    assert torch.equal(out[0], h)
+
+
+# ---------------------------------------------------------------------------- losses, bpc
+def test_sequence_cross_entropy_masks_and_handles_no_labels():
+    logits = torch.randn(2, 3, 4, requires_grad=True)
+    y = torch.tensor([[0, -100, 2], [-100, 3, 1]])
+    keep = y != -100
+    want = F.cross_entropy(logits[keep], y[keep])
+    torch.testing.assert_close(sequence_cross_entropy(logits, y), want)
+    none = sequence_cross_entropy(logits, torch.full((2, 3), -100))
+    assert none.item() == 0.0
+    none.backward()  # still differentiable
+    with pytest.raises(ValueError, match=r"\(B, T, V\)"):
+        sequence_cross_entropy(logits[0], y[0])
+
+
+class FixedLogits(nn.Module):
+    """Logits that ignore the input: a unigram model, state counts the calls."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = nn.Parameter(torch.as_tensor(logits, dtype=torch.float32))
+
+    def forward(self, x, state=None):
+        logits = self.logits.expand(*x.shape, -1)
+        return logits, (0 if state is None else state) + 1
+
+
+@pytest.mark.parametrize(("batch", "window"), [(1, 1000), (3, 7), (50, 4)])
+def test_bits_per_char_of_uniform_and_unigram_models(batch, window):
+    rng = np.random.default_rng(0)
+    V = 7
+    ids = rng.choice(V, size=301, p=[0.4, 0.2, 0.1, 0.1, 0.1, 0.05, 0.05])
+    uniform = evaluate_bits_per_char(FixedLogits(torch.zeros(V)), ids, batch, window)
+    assert uniform == pytest.approx(math.log2(V), rel=1e-6)
+    freq = np.bincount(ids[1:], minlength=V) / (len(ids) - 1)  # the predicted characters
+    entropy = -(freq[freq > 0] * np.log2(freq[freq > 0])).sum()
+    unigram = evaluate_bits_per_char(
+        FixedLogits(np.log(np.maximum(freq, 1e-30))), torch.as_tensor(ids), batch, window
+    )
+    assert unigram == pytest.approx(entropy, rel=1e-6)
+
+
+def test_bits_per_char_carries_the_state_and_uses_eval_mode():
+    torch.manual_seed(0)
+    model = CharLM(vocab=6, hidden=8)
+    model.train()
+    ids = torch.randint(0, 6, (200,))
+    with torch.no_grad():
+        logits, _ = model(ids[None, :-1])
+    want = F.cross_entropy(logits[0], ids[1:]).item() / math.log(2)
+    for window in (1, 13, 500):  # the same number whatever the window: state carried
+        got = evaluate_bits_per_char(model, ids, batch=1, window=window)
+        assert got == pytest.approx(want, rel=1e-5)
+    assert model.training  # mode restored
+
+    modes = []
+
+    class Probe(CharLM):
+        def forward(self, x, state=None):
+            modes.append((self.training, torch.is_grad_enabled()))
+            return super().forward(x, state)
+
+    evaluate_bits_per_char(Probe(vocab=6), ids, batch=4, window=16)
+    assert modes and set(modes) == {(False, False)}
+
+
+def test_bits_per_char_rejects_bad_input():
+    model = FixedLogits(torch.zeros(3))
+    with pytest.raises(ValueError, match="at least 2"):
+        evaluate_bits_per_char(model, torch.tensor([1]))
+    with pytest.raises(ValueError, match="1-D integer"):
+        evaluate_bits_per_char(model, torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="logits over 3 symbols"):
+        evaluate_bits_per_char(model, torch.tensor([0, 1, 5]))
+    with pytest.raises(ValueError, match="batch must be >= 1"):
+        evaluate_bits_per_char(model, torch.tensor([0, 1]), batch=0)
