@@ -1,6 +1,6 @@
 """The one training loop, gradient clipping and truncated BPTT (chapter 2, reused by all).
 
-Gradient clipping by norm (eq-grad-clip): with g the gradient of all parameters stacked
+Gradient clipping by norm (eq-bptt-clip): with g the gradient of all parameters stacked
 into one vector and c the threshold,
 
     g <- g * min(1, c / (||g||_2 + 1e-6)),
@@ -9,7 +9,7 @@ so the direction is kept and only the length is capped; this tames exploding gra
 (Pascanu et al., 2013). ``clip_grad_norm`` computes exactly what
 ``torch.nn.utils.clip_grad_norm_`` computes and returns ||g|| before clipping.
 
-Truncated backpropagation through time (eq-tbptt), TBPTT(k1, k2): a stream of length L is
+Truncated backpropagation through time, TBPTT(k1, k2): a stream of length L is
 cut into windows of k1 steps. The hidden state is carried from one window to the next but
 detached, so no gradient crosses a window boundary. In a window the first k1 - k2 steps
 only advance the state (no graph is kept); the loss is taken over the last k2 steps, whose
@@ -20,7 +20,7 @@ gradient
 stops at t0, the first of those k2 steps: no gradient reaches further back than k2 steps.
 With k1 = k2 = L it is full BPTT. Memory grows with k2, not with L.
 
-Bits per character (eq-bits-per-char): the average of -log2 p(x_{t+1} | x_1..x_t) over a
+Bits per character: the average of -log2 p(x_{t+1} | x_1..x_t) over a
 text, evaluated statefully (the hidden state carried across windows, as in training).
 
 ``train`` is the loop every chapter uses for (x, y) batches: model.train(), forward,
@@ -126,7 +126,7 @@ def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor | None:
 
 
 def clip_grad_norm(parameters: torch.Tensor | Iterable[torch.Tensor], max_norm: float) -> float:
-    """Rescale the gradients so that their joint 2-norm is at most ``max_norm`` (eq-grad-clip).
+    """Rescale the gradients so that their joint 2-norm is at most ``max_norm`` (eq-bptt-clip).
 
     g <- g * min(1, max_norm / (||g||_2 + 1e-6)), with ||g||_2 taken over all gradients
     together (parameters whose ``.grad`` is None are skipped). Gradients are changed in
@@ -241,7 +241,7 @@ def train(
     For each (x, y) in ``batches``: x and y moved to ``device`` (default: the device of the
     model's parameters), ``loss = loss_fn(model(x), y)`` (a scalar tensor; ``model(x)`` may
     return anything ``loss_fn`` accepts, e.g. logits (B, T, V) or an (output, state) pair),
-    backward, the gradient norm recorded, clipping to ``clip`` (eq-grad-clip) when given,
+    backward, the gradient norm recorded, clipping to ``clip`` (eq-bptt-clip) when given,
     ``optimizer.step()``.
 
     batches: an iterable of (x, y) that can be iterated once per epoch (a list, a
@@ -302,7 +302,7 @@ def detach_state(state: Any) -> Any:
     """The hidden state cut from its graph: same values, no gradient history (chapter 2).
 
     state: a tensor (e.g. h (layers, B, H)), a tuple/list of tensors (e.g. LSTM (h, c)),
-    nested, or None. This is what separates truncated-BPTT windows (eq-tbptt).
+    nested, or None. This is what separates truncated-BPTT windows.
     """
     if state is None:
         return None
@@ -353,7 +353,7 @@ def train_tbptt(
     val_fn: ValFn | None = None,
     val_every: int | None = None,
 ) -> History:
-    """Truncated BPTT, TBPTT(k1, k2), over B parallel streams (eq-tbptt, chapter 2).
+    """Truncated BPTT, TBPTT(k1, k2), over B parallel streams (chapter 2).
 
     stream: (B, L) int ids or (B, L, D) floats; targets: (B, L, ...) aligned with it (for a
     language model, ``ids = stream_batches(...)``, stream ``ids[:, :-1]``, targets
@@ -439,7 +439,7 @@ def evaluate_bits_per_char(
     window: int = 256,
     device: torch.device | str | None = None,
 ) -> float:
-    """Bits per character of a character language model on a text (eq-bits-per-char).
+    """Bits per character of a character language model on a text.
 
     bpc = -(1/(N-1)) sum_{t=1}^{N-1} log2 p(x_{t+1} | x_1..x_t), every character after the
     first predicted once. ids: (N,) character ids, N >= 2. The model is called as
