@@ -8,6 +8,7 @@ Modules, one concept each (the chapter that teaches it in brackets):
     rnn      Elman RNN from scratch (= nn.RNN), NumPy BPTT, Jordan and leaky units, CharRNN (2)
     esn      echo state networks: fixed random reservoir, ridge-regression readout (2)
     hopfield Hopfield networks: Hebbian storage, asynchronous recall, energy (2)
+    rtrl     real-time recurrent learning: exact RTRL, Williams-Zipser, SnAp-1, UORO, online (3)
     train    the training loop, gradient clipping, truncated BPTT, bits per char (2)
     plots    figures several pages share
 
