@@ -23,17 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from seqcourse._checks import check_int
 from seqcourse.rnn import scale_to_spectral_radius
 
 __all__ = ["EchoStateNetwork"]
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int >= 1, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value}")
-    return int(value)
 
 
 def _number(value: Any, name: str, low: float, high: float, low_open: bool, rule: str) -> float:
@@ -84,8 +77,8 @@ class EchoStateNetwork:
         ridge: float = 1e-6,
         seed: int = 0,
     ) -> None:
-        self.input_size = D = _positive_int(input_size, "input_size")
-        self.reservoir_size = N = _positive_int(reservoir_size, "reservoir_size")
+        self.input_size = D = check_int(input_size, "input_size")
+        self.reservoir_size = N = check_int(reservoir_size, "reservoir_size")
         self.spectral_radius = _number(
             spectral_radius, "spectral_radius", 0.0, math.inf, True, "> 0"
         )

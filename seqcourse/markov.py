@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from seqcourse._checks import check_temperature
 from seqcourse.data.text import CharVocab
 
 __all__ = ["NGramModel"]
@@ -148,10 +149,7 @@ class NGramModel:
         vocab = self._check_fitted()
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}")
-        if not (isinstance(temperature, int | float) and math.isfinite(temperature)):
-            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        temperature = check_temperature(temperature)
         vocab.encode(prompt)  # unknown characters raise here
         rng = np.random.default_rng(seed)
         out = list(prompt)

@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqcourse._checks import check_int, check_temperature
+
 __all__ = [
     "ElmanRNN",
     "JordanRNN",
@@ -66,14 +68,6 @@ _NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 
 # ---------------------------------------------------------------------------- validation
-def _check_size(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int >= 1, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value}")
-    return int(value)
-
-
 def _check_nonlinearity(value: Any) -> str:
     if value not in _NONLINEARITIES:
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {value!r}")
@@ -164,9 +158,9 @@ class ElmanRNN(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        self.input_size = _check_size(input_size, "input_size")
-        self.hidden_size = H = _check_size(hidden_size, "hidden_size")
-        self.num_layers = _check_size(num_layers, "num_layers")
+        self.input_size = check_int(input_size, "input_size")
+        self.hidden_size = H = check_int(hidden_size, "hidden_size")
+        self.num_layers = check_int(num_layers, "num_layers")
         self.nonlinearity = _check_nonlinearity(nonlinearity)
         for flag, name in ((bidirectional, "bidirectional"), (bias, "bias")):
             if not isinstance(flag, bool):
@@ -287,9 +281,9 @@ class JordanRNN(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:
         super().__init__()
-        self.input_size = _check_size(input_size, "input_size")
-        self.hidden_size = _check_size(hidden_size, "hidden_size")
-        self.output_size = _check_size(output_size, "output_size")
+        self.input_size = check_int(input_size, "input_size")
+        self.hidden_size = check_int(hidden_size, "hidden_size")
+        self.output_size = check_int(output_size, "output_size")
         self.xh = nn.Linear(self.input_size, self.hidden_size)  # W_xh, b_h
         self.yh = nn.Linear(self.output_size, self.hidden_size, bias=False)  # W_yh
         self.hy = nn.Linear(self.hidden_size, self.output_size)  # W_hy, b_y
@@ -327,8 +321,8 @@ class LeakyRNN(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, alpha: float = 0.5) -> None:
         super().__init__()
-        self.input_size = D = _check_size(input_size, "input_size")
-        self.hidden_size = H = _check_size(hidden_size, "hidden_size")
+        self.input_size = D = check_int(input_size, "input_size")
+        self.hidden_size = H = check_int(hidden_size, "hidden_size")
         if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.floating):
             raise TypeError(f"alpha must be a float in (0, 1], got {type(alpha).__name__}")
         if not (math.isfinite(alpha) and 0.0 < alpha <= 1.0):
@@ -560,9 +554,9 @@ class CharRNN(nn.Module):
         use_torch: bool = False,
     ) -> None:
         super().__init__()
-        self.vocab_size = V = _check_size(vocab_size, "vocab_size")
-        E, H = _check_size(embed_size, "embed_size"), _check_size(hidden_size, "hidden_size")
-        L = _check_size(num_layers, "num_layers")
+        self.vocab_size = V = check_int(vocab_size, "vocab_size")
+        E, H = check_int(embed_size, "embed_size"), check_int(hidden_size, "hidden_size")
+        L = check_int(num_layers, "num_layers")
         _check_nonlinearity(nonlinearity)
         if not isinstance(use_torch, bool):
             raise TypeError(f"use_torch must be a bool, got {type(use_torch).__name__}")
@@ -618,10 +612,7 @@ class CharRNN(nn.Module):
             )
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}")
-        if not (isinstance(temperature, int | float) and math.isfinite(temperature)):
-            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        temperature = check_temperature(temperature)
         if not isinstance(prompt, str):
             raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
         start = prompt or ("\n" if "\n" in vocab else vocab.chars[0])

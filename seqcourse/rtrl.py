@@ -72,7 +72,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from seqcourse.rnn import ElmanRNN, _check_sequence, _check_size
+from seqcourse._checks import check_int
+from seqcourse.rnn import ElmanRNN, _check_sequence
 from seqcourse.train import History, clip_grad_norm
 
 __all__ = [
@@ -109,7 +110,7 @@ class OnlineElman(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:
         super().__init__()
         self.rnn = ElmanRNN(input_size, hidden_size)
-        self.readout = nn.Linear(hidden_size, _check_size(output_size, "output_size"))
+        self.readout = nn.Linear(hidden_size, check_int(output_size, "output_size"))
 
     @property
     def input_size(self) -> int:
@@ -169,7 +170,7 @@ class ExactRTRL:
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         B, H, D = (
-            _check_size(v, n)
+            check_int(v, n)
             for v, n in ((batch, "batch"), (hidden_size, "hidden_size"), (input_size, "input_size"))
         )
         n = _n_params(H, D)
@@ -498,7 +499,7 @@ class OnlineLearner:
                 or value <= 0
             ):
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-        self.method, self.lr, self.k = method, float(lr), _check_size(k, "k")
+        self.method, self.lr, self.k = method, float(lr), check_int(k, "k")
         self.loss_fn, self.clip, self.max_bytes = loss_fn, clip, int(max_bytes)
         self.optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=self.lr)
         self.generator = None if seed is None else torch.Generator().manual_seed(seed)

@@ -43,6 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from seqcourse._checks import check_int
+
 __all__ = [
     "History",
     "clip_grad_norm",
@@ -60,14 +62,6 @@ _CLIP_EPS = 1e-6  # added to the norm, as torch.nn.utils.clip_grad_norm_ does
 
 
 # ---------------------------------------------------------------------------- validation
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
-
 def _positive_float(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
@@ -220,7 +214,7 @@ def _check_loop_args(loss_fn: Any, optimizer: Any, val_fn: Any, val_every: Any) 
     if val_fn is not None and not callable(val_fn):
         raise TypeError(f"val_fn must be callable or None, got {type(val_fn).__name__}")
     if val_every is not None:
-        _positive_int(val_every, "val_every")
+        check_int(val_every, "val_every")
 
 
 # ---------------------------------------------------------------------------- train
@@ -255,7 +249,7 @@ def train(
     Nothing here draws random numbers: under ``seed_everything`` two runs are identical.
     """
     dev = _model_device(model, device)
-    epochs = _positive_int(epochs, "epochs")
+    epochs = check_int(epochs, "epochs")
     clip = _optional_clip(clip)
     _check_loop_args(loss_fn, optimizer, val_fn, val_every)
     if isinstance(batches, Iterator) and epochs > 1:
@@ -276,18 +270,33 @@ def train(
                 optimizer.zero_grad(set_to_none=True)
                 loss = _scalar_loss(loss_fn(model(x), y))
                 loss.backward()
-                history.record(loss.item(), _clip_or_measure(model, clip))
-                optimizer.step()
-                bar.update(1)
-                bar.set_postfix(loss=f"{history.loss[-1]:.4f}", refresh=False)
-                if val_fn is not None and val_every and len(history.step) % val_every == 0:
-                    _validate(model, val_fn, history)
+                _finish_step(model, optimizer, loss, clip, history, bar, val_fn, val_every)
             if val_fn is not None and val_every is None:
                 _validate(model, val_fn, history)
     finally:
         bar.close()
         model.train(was_training)
     return history
+
+
+def _finish_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss: torch.Tensor,
+    clip: float | None,
+    history: History,
+    bar: Any,
+    val_fn: ValFn | None,
+    val_every: int | None,
+) -> None:
+    """After backward: record the loss and gradient norm, clip, step, update the bar, and
+    validate every ``val_every`` steps. Shared by ``train`` and ``train_tbptt``."""
+    history.record(loss.item(), _clip_or_measure(model, clip))
+    optimizer.step()
+    bar.update(1)
+    bar.set_postfix(loss=f"{history.loss[-1]:.4f}", refresh=False)
+    if val_fn is not None and val_every and len(history.step) % val_every == 0:
+        _validate(model, val_fn, history)
 
 
 def _len_or_none(obj: Any) -> int | None:
@@ -369,11 +378,11 @@ def train_tbptt(
     BPTT. Clipping, ``History``, ``device``, ``val_fn`` and ``val_every`` as in ``train``.
     """
     dev = _model_device(model, device)
-    k1 = _positive_int(k1, "k1")
-    k2 = k1 if k2 is None else _positive_int(k2, "k2")
+    k1 = check_int(k1, "k1")
+    k2 = k1 if k2 is None else check_int(k2, "k2")
     if k2 > k1:
         raise ValueError(f"k2 must be <= k1 = {k1} (backpropagate at most k1 steps), got {k2}")
-    epochs = _positive_int(epochs, "epochs")
+    epochs = check_int(epochs, "epochs")
     clip = _optional_clip(clip)
     _check_loop_args(loss_fn, optimizer, val_fn, val_every)
     _check_stream(stream, targets)
@@ -395,12 +404,7 @@ def train_tbptt(
                 loss = _scalar_loss(loss_fn(output, targets[:, grad_start:end]))
                 loss.backward()
                 state = detach_state(state)  # carried into the next window, no history
-                history.record(loss.item(), _clip_or_measure(model, clip))
-                optimizer.step()
-                bar.update(1)
-                bar.set_postfix(loss=f"{history.loss[-1]:.4f}", refresh=False)
-                if val_fn is not None and val_every and len(history.step) % val_every == 0:
-                    _validate(model, val_fn, history)
+                _finish_step(model, optimizer, loss, clip, history, bar, val_fn, val_every)
             if val_fn is not None and val_every is None:
                 _validate(model, val_fn, history)
     finally:
@@ -451,7 +455,7 @@ def evaluate_bits_per_char(
     mode under ``torch.no_grad()``; the model's mode is restored. Chapter 2.
     """
     dev = _model_device(model, device)
-    batch, window = _positive_int(batch, "batch"), _positive_int(window, "window")
+    batch, window = check_int(batch, "batch"), check_int(window, "window")
     ids = torch.as_tensor(ids)
     if ids.ndim != 1 or ids.dtype.is_floating_point or ids.dtype.is_complex:
         raise ValueError(

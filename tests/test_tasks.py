@@ -85,19 +85,19 @@ def test_symbols_are_roughly_uniform():
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda: parity(0, 5), "n must be >= 1, got 0"),
-        (lambda: parity(2, 0), "T must be >= 1, got 0"),
+        (lambda: parity(0, 5), "n must be an int >= 1, got 0"),
+        (lambda: parity(2, 0), "T must be an int >= 1, got 0"),
         (lambda: parity(2, 5, lag=6), r"lag must be in \[1, T=5\]"),
-        (lambda: parity(2, 5, lag=0), "lag must be >= 1"),
+        (lambda: parity(2, 5, lag=0), "lag must be an int >= 1"),
         (lambda: delayed_recall(2, 5, 5), r"delay must be in \[0, T-1\] = \[0, 4\], got 5"),
-        (lambda: delayed_recall(2, 5, -1), "delay must be >= 0, got -1"),
-        (lambda: delayed_recall(2, 5, 1, n_symbols=1), "n_symbols must be >= 2"),
+        (lambda: delayed_recall(2, 5, -1), "delay must be an int >= 0, got -1"),
+        (lambda: delayed_recall(2, 5, 1, n_symbols=1), "n_symbols must be an int >= 2"),
         (lambda: future_tagging(2, 5, lookahead=5), r"lookahead must be in \[1, T-1\]"),
-        (lambda: future_tagging(2, 5, lookahead=0), "lookahead must be >= 1"),
-        (lambda: mackey_glass(0), "T must be >= 1"),
+        (lambda: future_tagging(2, 5, lookahead=0), "lookahead must be an int >= 1"),
+        (lambda: mackey_glass(0), "T must be an int >= 1"),
         (lambda: mackey_glass(10, tau=-1), "tau must be a positive"),
         (lambda: mackey_glass(10, dt=0), "dt must be a positive"),
-        (lambda: mackey_glass(10, subsample=0), "subsample must be >= 1"),
+        (lambda: mackey_glass(10, subsample=0), "subsample must be an int >= 1"),
     ],
 )
 def test_bad_arguments_are_named(call, match):

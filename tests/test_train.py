@@ -281,7 +281,7 @@ def test_train_rejects_bad_arguments():
     data = regression_batches(2)
     with pytest.raises(ValueError, match="one-shot iterator"):
         train(model, iter(data), F.mse_loss, opt, epochs=2, progress=False)
-    with pytest.raises(ValueError, match="epochs must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="epochs must be an int >= 1, got 0"):
         train(model, data, F.mse_loss, opt, epochs=0, progress=False)
     with pytest.raises(ValueError, match="clip must be a positive"):
         train(model, data, F.mse_loss, opt, clip=-1.0, progress=False)
@@ -405,9 +405,9 @@ def test_tbptt_rejects_bad_arguments():
 
     with pytest.raises(ValueError, match="k2 must be <= k1 = 3"):
         go(x, y, 3, 4)
-    with pytest.raises(ValueError, match="k1 must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="k1 must be an int >= 1, got 0"):
         go(x, y, 0)
-    with pytest.raises(ValueError, match="k2 must be >= 1"):
+    with pytest.raises(ValueError, match="k2 must be an int >= 1"):
         go(x, y, 3, 0)
     with pytest.raises(TypeError, match="k1 must be an int"):
         go(x, y, 2.5)
@@ -502,5 +502,5 @@ def test_bits_per_char_rejects_bad_input():
         evaluate_bits_per_char(model, torch.zeros(2, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="logits over 3 symbols"):
         evaluate_bits_per_char(model, torch.tensor([0, 1, 5]))
-    with pytest.raises(ValueError, match="batch must be >= 1"):
+    with pytest.raises(ValueError, match="batch must be an int >= 1"):
         evaluate_bits_per_char(model, torch.tensor([0, 1]), batch=0)

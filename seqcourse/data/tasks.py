@@ -24,20 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from seqcourse._checks import check_int
+
 __all__ = ["IGNORE_INDEX", "delayed_recall", "future_tagging", "mackey_glass", "parity"]
 
 IGNORE_INDEX = -100  # label of positions where the target is undefined
 
 
 # ---------------------------------------------------------------------------- validation
-def _int_at_least(value: Any, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
-
-
 def _positive(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
@@ -66,9 +60,9 @@ def parity(
     parity flips with every 1, so no window of recent inputs predicts it: the state must
     carry one bit forever.
     """
-    n, T = _int_at_least(n, "n", 1), _int_at_least(T, "T", 1)
+    n, T = check_int(n, "n", 1), check_int(T, "T", 1)
     if lag is not None:
-        lag = _int_at_least(lag, "lag", 1)
+        lag = check_int(lag, "lag", 1)
         if lag > T:
             raise ValueError(f"lag must be in [1, T={T}] or None, got {lag}")
     bits = np.random.default_rng(seed).integers(0, 2, size=(n, T))
@@ -93,11 +87,11 @@ def delayed_recall(
     identity. The model must hold each symbol for ``delay`` steps: the longer the delay,
     the further the gradient has to travel back (vanishing gradients).
     """
-    n, T = _int_at_least(n, "n", 1), _int_at_least(T, "T", 1)
-    delay = _int_at_least(delay, "delay", 0)
+    n, T = check_int(n, "n", 1), check_int(T, "T", 1)
+    delay = check_int(delay, "delay", 0)
     if delay >= T:
         raise ValueError(f"delay must be in [0, T-1] = [0, {T - 1}], got {delay}")
-    n_symbols = _int_at_least(n_symbols, "n_symbols", 2)
+    n_symbols = check_int(n_symbols, "n_symbols", 2)
     s, x = _symbols(n, T, n_symbols, seed)
     y = np.full((n, T), IGNORE_INDEX, dtype=np.int64)
     y[:, delay:] = s[:, : T - delay]
@@ -114,11 +108,11 @@ def future_tagging(
     A left-to-right network sees none of the answer when it must give it (chance accuracy
     1/n_symbols); a bidirectional one reads it from the backward pass.
     """
-    n, T = _int_at_least(n, "n", 1), _int_at_least(T, "T", 2)
-    lookahead = _int_at_least(lookahead, "lookahead", 1)
+    n, T = check_int(n, "n", 1), check_int(T, "T", 2)
+    lookahead = check_int(lookahead, "lookahead", 1)
     if lookahead >= T:
         raise ValueError(f"lookahead must be in [1, T-1] = [1, {T - 1}], got {lookahead}")
-    n_symbols = _int_at_least(n_symbols, "n_symbols", 2)
+    n_symbols = check_int(n_symbols, "n_symbols", 2)
     s, x = _symbols(n, T, n_symbols, seed)
     y = np.full((n, T), IGNORE_INDEX, dtype=np.int64)
     y[:, : T - lookahead] = s[:, lookahead:]
@@ -142,10 +136,10 @@ def mackey_glass(
     from a history x(t) = 1.2 + 0.2 u, u ~ U(-1/2, 1/2) drawn with ``seed``, then
     ``washout`` samples of transient dropped. Returns (T,) float64, within about [0.2, 1.4].
     """
-    T = _int_at_least(T, "T", 1)
+    T = check_int(T, "T", 1)
     tau, dt = _positive(tau, "tau"), _positive(dt, "dt")
-    subsample = _int_at_least(subsample, "subsample", 1)
-    washout = _int_at_least(washout, "washout", 0)
+    subsample = check_int(subsample, "subsample", 1)
+    washout = check_int(washout, "washout", 0)
     beta, gamma, power = 0.2, 0.1, 10
     h = dt / subsample
     lag = int(round(tau / h))
