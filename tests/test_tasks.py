@@ -6,10 +6,13 @@ import torch
 
 from seqcourse.data.tasks import (
     IGNORE_INDEX,
+    TEMPORAL_ORDER_SYMBOLS,
+    adding,
     delayed_recall,
     future_tagging,
     mackey_glass,
     parity,
+    temporal_order,
 )
 
 
@@ -129,3 +132,106 @@ def test_mackey_glass_is_bounded_chaotic_and_seeded():
     assert acf[0] == pytest.approx(1.0) and acf.min() < 0.0
     assert np.array_equal(x, mackey_glass(2000, seed=0))
     assert not np.allclose(x, mackey_glass(2000, seed=1))
+
+
+# ------------------------------------------------------------------ long-lag tasks (ch. 4)
+@pytest.mark.parametrize("T", [2, 3, 10, 51])
+def test_adding_marks_one_number_in_each_half_and_sums_them(T):
+    n = 200
+    x, y = adding(n, T, seed=4)
+    assert x.shape == (n, T, 2) and x.dtype == torch.float32
+    assert y.shape == (n,) and y.dtype == torch.float32
+    values, marks = x[..., 0], x[..., 1]
+    assert (values >= 0).all() and (values < 1).all()
+    assert set(marks.unique().tolist()) <= {0.0, 1.0}
+    half = T // 2
+    assert torch.equal(marks[:, :half].sum(1), torch.ones(n))  # one mark in t < T // 2
+    assert torch.equal(marks[:, half:].sum(1), torch.ones(n))  # one in t >= T // 2
+    for i in range(n):  # a plain loop, independent of the vectorised code
+        total = sum(float(values[i, t]) for t in range(T) if marks[i, t] == 1.0)
+        assert float(y[i]) == pytest.approx(total, abs=1e-6)
+
+
+def test_adding_marks_reach_every_position():
+    x, _ = adding(2000, 12, seed=0)
+    positions = x[..., 1].nonzero()[:, 1]
+    assert set(positions.tolist()) == set(range(12))
+
+
+def test_adding_baseline_mse_is_one_sixth():
+    _, y = adding(20000, 20, seed=0)
+    mse = ((y.double() - 1.0) ** 2).mean().item()
+    assert mse == pytest.approx(1 / 6, abs=0.01)
+    assert y.mean().item() == pytest.approx(1.0, abs=0.02)
+    assert (y >= 0).all() and (y < 2).all()
+
+
+def test_adding_is_determined_by_the_seed():
+    (xa, ya), (xb, yb), (xc, yc) = adding(5, 16, seed=0), adding(5, 16, seed=0), adding(5, 16, 1)
+    assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert not torch.equal(xa, xc) and not torch.equal(ya, yc)
+
+
+def temporal_order_ranges(T):
+    """t_1 in [T/10, 2T/10), t_2 in [5T/10, 6T/10), rounded down, at least one step each."""
+    lo1, hi1 = (T * 1) // 10, (T * 2) // 10
+    lo2, hi2 = (T * 5) // 10, (T * 6) // 10
+    return range(lo1, max(hi1, lo1 + 1)), range(lo2, max(hi2, lo2 + 1))
+
+
+@pytest.mark.parametrize("T", [10, 11, 15, 37, 100])
+def test_temporal_order_sequences_and_labels(T):
+    n = 300
+    x, y = temporal_order(n, T, seed=2)
+    assert x.shape == (n, T, 8) and x.dtype == torch.float32
+    assert y.shape == (n,) and y.dtype == torch.int64
+    assert TEMPORAL_ORDER_SYMBOLS == ("a", "b", "c", "d", "X", "Y", "B", "E")
+    assert torch.equal(x.sum(-1), torch.ones(n, T))  # one-hot
+    range1, range2 = temporal_order_ranges(T)
+    classes = {"XX": 0, "XY": 1, "YX": 2, "YY": 3}
+    for i in range(n):
+        symbols = [TEMPORAL_ORDER_SYMBOLS[k] for k in x[i].argmax(-1).tolist()]
+        assert symbols[0] == "B" and symbols[-1] == "E"
+        assert "B" not in symbols[1:] and "E" not in symbols[:-1]
+        relevant = [t for t, s in enumerate(symbols) if s in ("X", "Y")]
+        assert len(relevant) == 2, symbols
+        t1, t2 = relevant
+        assert t1 in range1 and t2 in range2, (t1, t2)
+        assert int(y[i]) == classes[symbols[t1] + symbols[t2]]
+        assert set(symbols[1:-1]) - {"X", "Y"} <= {"a", "b", "c", "d"}
+
+
+def test_temporal_order_covers_the_ranges_and_classes():
+    x, y = temporal_order(2000, 100, seed=0)
+    is_xy = x[..., 4:6].sum(-1) == 1
+    t1 = is_xy[:, :50].float().argmax(1)
+    t2 = 50 + is_xy[:, 50:].float().argmax(1)
+    assert set(t1.tolist()) == set(range(10, 20))
+    assert set(t2.tolist()) == set(range(50, 60))
+    counts = torch.bincount(y, minlength=4)
+    assert counts.shape == (4,) and (counts > 400).all()  # about 500 each: chance is 1/4
+    distractors = x[..., :4].sum((0, 1))
+    assert (distractors / distractors.sum() - 0.25).abs().max() < 0.01
+
+
+def test_temporal_order_is_determined_by_the_seed():
+    (xa, ya), (xb, yb) = temporal_order(6, 20, seed=3), temporal_order(6, 20, seed=3)
+    assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert not torch.equal(xa, temporal_order(6, 20, seed=4)[0])
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: adding(0, 10), ValueError, "n must be an int >= 1, got 0"),
+        (lambda: adding(5, 1), ValueError, "T must be an int >= 2, got 1"),
+        (lambda: adding(5, 10.0), TypeError, "T must be an int"),
+        (lambda: temporal_order(0, 20), ValueError, "n must be an int >= 1, got 0"),
+        (lambda: temporal_order(5, 9), ValueError, "T must be an int >= 10, got 9"),
+        (lambda: temporal_order(5, 0), ValueError, "T must be an int >= 10, got 0"),
+        (lambda: temporal_order(True, 20), TypeError, "n must be an int"),
+    ],
+)
+def test_long_lag_task_arguments_are_named(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

@@ -1,4 +1,4 @@
-"""Synthetic sequence tasks with known answers, for the recurrent networks of chapter 2.
+"""Synthetic sequence tasks with known answers, for the recurrent networks of chapters 2 and 4.
 
 Each task isolates one thing a recurrent network must do, so a learning curve says
 which ability a model has:
@@ -10,6 +10,10 @@ which ability a model has:
     mackey_glass    dx/dt = beta x(t-tau)/(1+x(t-tau)^n) - gamma x(t)
                                                           a chaotic series to predict
                                                           (echo state networks)
+    adding          y = sum of the two marked numbers     two values from far apart, one
+                                                          answer at the end (chapter 4)
+    temporal_order  y = the order of X/Y at two early     information at the start, the
+                    positions among distractors           question at the end (chapter 4)
 
 Everything is drawn from ``numpy.random.default_rng(seed)``: the same seed gives the same
 data on every machine. Labels that are not defined (before the first delayed symbol, past
@@ -26,7 +30,16 @@ import torch
 
 from seqcourse._checks import check_int
 
-__all__ = ["IGNORE_INDEX", "delayed_recall", "future_tagging", "mackey_glass", "parity"]
+__all__ = [
+    "IGNORE_INDEX",
+    "TEMPORAL_ORDER_SYMBOLS",
+    "adding",
+    "delayed_recall",
+    "future_tagging",
+    "mackey_glass",
+    "parity",
+    "temporal_order",
+]
 
 IGNORE_INDEX = -100  # label of positions where the target is undefined
 
@@ -169,3 +182,56 @@ def mackey_glass(
         if (i + 1) % subsample == 0:
             out[(i + 1) // subsample - 1] = x
     return out[washout:]
+
+
+# ------------------------------------------------------------------ long-lag tasks (ch. 4)
+def adding(n: int, T: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The adding problem (Hochreiter & Schmidhuber 1997, in the form of Le et al. 2015).
+
+    x: (n, T, 2) float32: channel 0 holds numbers drawn uniformly from [0, 1), channel 1
+    marks two of them with a 1 (one in the first half, t < T // 2, one in the second);
+    y: (n,) float32, the sum of the two marked numbers. T >= 2. Predicting the mean, 1,
+    always gives a mean squared error of 1/6 (the variance of a sum of two uniforms): a
+    model below that has learned to carry a marked value across up to T - 1 steps.
+    """
+    n, T = check_int(n, "n", 1), check_int(T, "T", 2)
+    rng = np.random.default_rng(seed)
+    values = rng.random((n, T))
+    half = T // 2
+    first = rng.integers(0, half, size=n)
+    second = rng.integers(half, T, size=n)
+    marks = np.zeros((n, T))
+    rows = np.arange(n)
+    marks[rows, first] = 1.0
+    marks[rows, second] = 1.0
+    x = np.stack([values, marks], axis=-1).astype(np.float32)
+    y = (values[rows, first] + values[rows, second]).astype(np.float32)
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+TEMPORAL_ORDER_SYMBOLS = ("a", "b", "c", "d", "X", "Y", "B", "E")  # one-hot channel order
+
+
+def temporal_order(n: int, T: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The temporal order problem (Hochreiter & Schmidhuber 1997, experiment 6a).
+
+    A sequence starts with B, ends with E, and is filled with distractors drawn from
+    {a, b, c, d}, except at two positions t_1 in [T/10, 2T/10) and t_2 in [5T/10, 6T/10)
+    (rounded down, each range at least one step), which hold X or Y. The class is the
+    order of the two: 0 = XX, 1 = XY, 2 = YX, 3 = YY. x: (n, T, 8) float32 one-hot over
+    ``TEMPORAL_ORDER_SYMBOLS``; y: (n,) int64. T >= 10. Chance accuracy is 1/4; the answer
+    is due at the end, 0.4 T or more steps after the last relevant symbol.
+    """
+    n, T = check_int(n, "n", 1), check_int(T, "T", 10)
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, 4, size=(n, T))  # distractors a..d
+    s[:, 0], s[:, -1] = 6, 7  # B ... E
+    rows = np.arange(n)
+    t1 = rng.integers(T // 10, max(2 * T // 10, T // 10 + 1), size=n)
+    t2 = rng.integers(5 * T // 10, max(6 * T // 10, 5 * T // 10 + 1), size=n)
+    first, second = rng.integers(0, 2, size=n), rng.integers(0, 2, size=n)  # 0 = X, 1 = Y
+    s[rows, t1] = 4 + first
+    s[rows, t2] = 4 + second
+    x = np.eye(len(TEMPORAL_ORDER_SYMBOLS), dtype=np.float32)[s]
+    y = (2 * first + second).astype(np.int64)
+    return torch.from_numpy(x), torch.from_numpy(y)
