@@ -1,13 +1,15 @@
 """Backpropagation through time for the LSTM and the GRU, derived by hand (chapter 4).
 
 ``seqcourse.gated`` writes each step as a few tensor operations and lets autograd build
-the backward pass: a graph of about a dozen nodes per step, whose bookkeeping costs more
-than the arithmetic when the model is small. Here each layer is one
-``torch.autograd.Function``: the forward loop runs without a graph and keeps only the gate
-activations, the backward loop applies the derivatives below, and the gradient of the
-recurrent weights is one matrix product over all steps at the end. ``seqcourse.gated``
-uses these for every LSTM variant without layer norm or zoneout and for both GRU forms;
-tests/test_gated.py checks them against autograd of the step-by-step code.
+the backward pass. Here each layer is one ``torch.autograd.Function`` whose backward loop
+applies the derivatives below, written out by hand: the forward loop runs without a graph
+and keeps only the gate activations, and the gradient of the recurrent weights is one
+matrix product over all steps at the end. ``LSTM``/``GRU`` use it when ``model.fused =
+True`` (every LSTM variant without layer norm or zoneout, both GRU forms);
+tests/test_gated.py checks it against autograd of the step code to 1e-12 in float64.
+It is there to be read and checked, not for speed: measured with bench/lstm_bench.py it
+is no faster than autograd on the CPU, whose per-step kernels cost the same either way
+(the autograd engine's bookkeeping is C++ and small next to them).
 
 LSTM step backward (eq-lstm-backward). Given dh = dL/dh_t (from the output at t and from
 step t+1) and dc = dL/dc_t arriving from step t+1, with m = tanh(c_t):
@@ -23,11 +25,11 @@ The weight gradients are sums over time: dL/dW_hh = sum_t da_t h_{t-1}^T, and da
 dL/d(W_ih x_t + b_ih + b_hh), from which autograd finishes dL/dW_ih, dL/dx and the biases.
 
 GRU step backward (eq-gru-backward), PyTorch's form n = tanh(x_n + r ⊙ (W_hn h + b_hn)),
-h_t = n + u ⊙ (h_{t-1} - n) with u the update gate (PyTorch's z):
+h_t = n + z ⊙ (h_{t-1} - n) with z the update gate:
 
-    dn = dh ⊙ (1 - u),  du = dh ⊙ (h_{t-1} - n),  da_n = dn ⊙ (1 - n^2)
-    da_r = da_n ⊙ (W_hn h_{t-1} + b_hn) ⊙ r(1 - r),  da_u = du ⊙ u(1 - u)
-    dh_{t-1} = dh ⊙ u + W_hh^T [da_r, da_u, da_n ⊙ r]
+    dn = dh ⊙ (1 - z),  dz = dh ⊙ (h_{t-1} - n),  da_n = dn ⊙ (1 - n^2)
+    da_r = da_n ⊙ (W_hn h_{t-1} + b_hn) ⊙ r(1 - r),  da_z = dz ⊙ z(1 - z)
+    dh_{t-1} = dh ⊙ z + W_hh^T [da_r, da_z, da_n ⊙ r]
 
 In Cho et al.'s form the reset gate scales h before W_hn: with q = r ⊙ h_{t-1},
 dq = W_hn^T da_n, and da_r = dq ⊙ h_{t-1} ⊙ r(1 - r), dh_{t-1} gains dq ⊙ r.
@@ -57,11 +59,15 @@ def _previous(seq: torch.Tensor, first: torch.Tensor, reverse: bool) -> torch.Te
 
 
 # ------------------------------------------------------------------------------ LSTM
-def _lstm_order(G: int, H: int, device: torch.device) -> torch.Tensor:
-    """Row permutation from PyTorch's gate order (i, f, g, o) or (i, g, o) to the internal
-    order (i, f, o, g) or (i, o, g): the sigmoid gates first, so one call activates them."""
-    blocks = [0, 1, 3, 2] if G == 4 else [0, 2, 1]
-    return torch.cat([torch.arange(b * H, (b + 1) * H, device=device) for b in blocks])
+def _swap_last_blocks(a: torch.Tensor, H: int, dim: int) -> torch.Tensor:
+    """Swap the last two blocks of H along ``dim``: PyTorch's gate order (i, f, g, o) or
+    (i, g, o) becomes (i, f, o, g) or (i, o, g), the sigmoid gates first so that one call
+    activates them, and back (the swap is its own inverse)."""
+    n = a.shape[dim]
+    return torch.cat(
+        [a.narrow(dim, 0, n - 2 * H), a.narrow(dim, n - H, H), a.narrow(dim, n - 2 * H, H)],
+        dim=dim,
+    )
 
 
 class _FusedLSTM(torch.autograd.Function):
@@ -79,14 +85,21 @@ class _FusedLSTM(torch.autograd.Function):
         H = h0.shape[1]
         G = W_hh.shape[0] // H
         S = G - 1  # sigmoid gates: i, f, o (or i, o); g is last
-        order = _lstm_order(G, H, xw.device)
-        xw, W = xw.index_select(2, order), W_hh.index_select(0, order)
+        # time-major and contiguous, so that every step reads and writes whole blocks
+        xw = _swap_last_blocks(xw.transpose(0, 1), H, 2)  # (T, B, G*H)
+        W = _swap_last_blocks(W_hh, H, 0)
         peep = variant == "peephole"
         W_t = W.t()
+        T, B, GH = xw.shape
+        acts = torch.empty_like(xw)  # gate activations, time-major (T, B, G*H)
+        # cells and states with their initial value at one end: C[k] is c_{t-1} when C[k+1]
+        # (forward) or C[k-1] (reverse) is c_t, so c_{t-1} for all t is a view, not a copy
+        C, Hs, us = xw.new_empty(T + 1, B, H), xw.new_empty(T + 1, B, H), xw.new_empty(T, B, H)
+        first, shift = (T, 0) if reverse else (0, 1)
+        C[first], Hs[first] = c0, h0
         h, c = h0, c0
-        acts, cs, us, hs = [], [], [], []  # per step, in the order computed
-        for t in _steps(xw.shape[1], reverse):
-            a = torch.addmm(xw[:, t], h, W_t)  # (B, G*H), gates i, f, o, g
+        for t in _steps(T, reverse):
+            a = torch.addmm(xw[t], h, W_t, out=acts[t])  # (B, G*H), gates i, f, o, g
             if peep:
                 a[:, :H].addcmul_(peephole[0], c)
                 a[:, H : 2 * H].addcmul_(peephole[1], c)
@@ -94,44 +107,43 @@ class _FusedLSTM(torch.autograd.Function):
             else:
                 a[:, : S * H].sigmoid_()
             i, g = a[:, :H], a[:, S * H :].tanh_()
+            c_new = C[t + shift]
             if variant == "coupled":  # f = 1 - i: c = c + i (g - c)
-                c = torch.addcmul(c, i, g - c)
+                torch.addcmul(c, i, g - c, out=c_new)
             elif variant == "no_forget":
-                c = torch.addcmul(c, i, g)
+                torch.addcmul(c, i, g, out=c_new)
             else:
-                c = torch.addcmul(a[:, H : 2 * H] * c, i, g)
+                torch.addcmul(a[:, H : 2 * H] * c, i, g, out=c_new)
+            c = c_new
             o = a[:, (S - 1) * H : S * H]
             if peep:
                 o.addcmul_(peephole[2], c).sigmoid_()
-            u = torch.tanh(c)
-            h = o * u
-            acts.append(a)
-            cs.append(c)
-            us.append(u)
-            hs.append(h)
-        if reverse:
-            for seq in (acts, cs, us, hs):
-                seq.reverse()
-        acts_t, cs_t, us_t, hs_t = (torch.stack(seq, dim=1) for seq in (acts, cs, us, hs))
-        ctx.save_for_backward(acts_t, cs_t, us_t, hs_t, h0, c0, W, peephole, order)
+            h = torch.mul(o, torch.tanh(c, out=us[t]), out=Hs[t + shift])
+        ctx.save_for_backward(acts, C, us, Hs, W, peephole)
         ctx.variant, ctx.reverse = variant, reverse
-        return hs_t, h, c
+        out = Hs[:T] if reverse else Hs[1:]
+        return out.transpose(0, 1).contiguous(), h.clone(), c.clone()
 
     @staticmethod
     def backward(  # type: ignore[override]
         ctx: Any, d_out: torch.Tensor, d_hT: torch.Tensor, d_cT: torch.Tensor
     ) -> tuple[Any, ...]:
-        acts, cs, us, hs, h0, c0, W, peephole, order = ctx.saved_tensors
+        acts, C, us, Hs, W, peephole = ctx.saved_tensors  # time-major
         variant, reverse = ctx.variant, ctx.reverse
-        B, T, H = hs.shape
+        T, B, H = us.shape
+        cs, c_prev_all = (C[:T], C[1:]) if reverse else (C[1:], C[:T])
+        h_prev_all = Hs[1:] if reverse else Hs[:T]
+        d_out = d_out.transpose(0, 1).contiguous()  # (T, B, H)
         GH = acts.shape[2]
         S = GH // H - 1
         peep = variant == "peephole"
-        c_prev_all = _previous(cs, c0, reverse)
         i_all, o_all = acts[..., :H], acts[..., (S - 1) * H : S * H]
         g_all = acts[..., S * H :]
         # every factor that does not depend on the incoming gradient, for all steps at once
-        deriv = torch.cat([acts[..., : S * H] * (1 - acts[..., : S * H]), 1 - g_all * g_all], 2)
+        deriv = torch.empty_like(acts)
+        sig = acts[..., : S * H]
+        torch.addcmul(sig, sig, sig, value=-1, out=deriv[..., : S * H])  # s (1 - s)
+        torch.addcmul(torch.ones_like(g_all), g_all, g_all, value=-1, out=deriv[..., S * H :])
         o_dtanh = o_all * (1 - us * us)  # dh_t/dc_t through h = o tanh(c)
         if variant == "coupled":
             i_src, keep = (
@@ -145,24 +157,23 @@ class _FusedLSTM(torch.autograd.Function):
         da_all = torch.empty_like(acts)  # dL/d(gate pre-activation)
         dh_next, dc = d_hT, d_cT
         for t in _steps(T, not reverse):
-            r, da = raw[:, t], da_all[:, t]
-            dh = d_out[:, t] + dh_next
-            torch.mul(dh, us[:, t], out=r[:, (S - 1) * H : S * H])  # do
-            dc = torch.addcmul(dc, dh, o_dtanh[:, t])
+            r, da = raw[t], da_all[t]
+            dh = d_out[t] + dh_next
+            torch.mul(dh, us[t], out=r[:, (S - 1) * H : S * H])  # do
+            dc = torch.addcmul(dc, dh, o_dtanh[t])
             if peep:
-                dc = dc + r[:, 2 * H : 3 * H] * deriv[:, t, 2 * H : 3 * H] * peephole[2]
-            torch.mul(dc, i_src[:, t], out=r[:, :H])  # di
+                dc = dc + r[:, 2 * H : 3 * H] * deriv[t, :, 2 * H : 3 * H] * peephole[2]
+            torch.mul(dc, i_src[t], out=r[:, :H])  # di
             if S == 3:
-                torch.mul(dc, c_prev_all[:, t], out=r[:, H : 2 * H])  # df
-            torch.mul(dc, i_all[:, t], out=r[:, S * H :])  # dg
-            torch.mul(r, deriv[:, t], out=da)
+                torch.mul(dc, c_prev_all[t], out=r[:, H : 2 * H])  # df
+            torch.mul(dc, i_all[t], out=r[:, S * H :])  # dg
+            torch.mul(r, deriv[t], out=da)
             dh_next = da @ W  # (B, H)
             if keep is not None:
-                dc_prev = dc * keep[:, t]
+                dc_prev = dc * keep[t]
                 if peep:
                     dc_prev = dc_prev + da[:, :H] * peephole[0] + da[:, H : 2 * H] * peephole[1]
                 dc = dc_prev
-        h_prev_all = _previous(hs, h0, reverse)
         d_W = da_all.reshape(-1, GH).t() @ h_prev_all.reshape(-1, H)  # sum_t da_t h_{t-1}^T
         d_peep = None
         if peep:
@@ -173,13 +184,11 @@ class _FusedLSTM(torch.autograd.Function):
                     (da_all[..., 2 * H : 3 * H] * cs).sum((0, 1)),
                 ]
             )
-        inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(len(order), device=order.device)
         return (
-            da_all.index_select(2, inverse),
+            _swap_last_blocks(da_all, H, 2).transpose(0, 1),
             dh_next,
             dc,
-            d_W.index_select(0, inverse),
+            _swap_last_blocks(d_W, H, 0),
             d_peep,
             None,
             None,
@@ -224,7 +233,7 @@ class _FusedGRU(torch.autograd.Function):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         B, T, _ = xw.shape
         H = h0.shape[1]
-        gates = xw.new_empty(B, T, 3 * H)  # r, u (PyTorch's z), n
+        gates = xw.new_empty(B, T, 3 * H)  # r, z, n
         extra = xw.new_empty(B, T, H)  # W_hn h + b_hn (PyTorch) or r ⊙ h (Cho)
         hs = xw.new_empty(B, T, H)
         W_rz_t, W_n_t = W_hh[: 2 * H].t(), W_hh[2 * H :].t()

@@ -28,14 +28,14 @@ tanh (eq-lstm-layernorm; Ba et al. 2016). ``zoneout`` (eq-zoneout; Krueger et al
 keeps each unit of c and h at its previous value with probability zeta_c, zeta_h while training
 and mixes in that proportion at evaluation.
 
-GRU (Cho et al. 2014) in PyTorch's gate order r, u, n (PyTorch calls the update gate z;
-the course writes u_t, because z_t is the output distribution, see book/notation.md):
+GRU (Cho et al. 2014) in PyTorch's gate order r, z, n (z_t, the update gate, is not the
+output distribution z_t of chapter 2; the letters follow the lectures and PyTorch):
 
     gates   (eq-gru-gates)   r_t = sigma(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
-                             u_t = sigma(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
+                             z_t = sigma(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
     torch   (eq-gru-torch)   n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
     Cho     (eq-gru-cho)     n_t = tanh(W_in x_t + b_in + W_hn (r_t ⊙ h_{t-1}) + b_hn)
-    update  (eq-gru-update)  h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
+    update  (eq-gru-update)  h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
 
 PyTorch (and cuDNN) apply the reset gate after the recurrent product, which lets all
 three recurrent products run as one matrix multiply; Cho et al. apply it before, which
@@ -173,11 +173,11 @@ def lstm_cell(
         c = torch.addcmul(f * c, i, g)  # (eq-lstm-cell)
         return o * torch.tanh(c), c  # (eq-lstm-output)
     if G == 4:
-        a_i, a_f, a_g, a_o = a.chunk(4, dim=1)  # each (B, H)
-        if peephole is not None:
-            a_i = a_i + peephole[0] * c
-            a_f = a_f + peephole[1] * c
-        i, f = torch.sigmoid(a_i), torch.sigmoid(a_f)
+        H = c.shape[1]
+        a_if, a_g, a_o = a[:, : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+        if peephole is not None:  # (eq-lstm-peephole): i and f see c_{t-1}, in one operation
+            a_if = torch.addcmul(a_if, peephole[:2].reshape(-1), c.repeat(1, 2))
+        i, f = torch.sigmoid(a_if).chunk(2, dim=1)  # each (B, H)
     else:
         a_i, a_g, a_o = a.chunk(3, dim=1)
         i = torch.sigmoid(a_i)
@@ -185,7 +185,7 @@ def lstm_cell(
     g = torch.tanh(a_g)
     c = i * g + (c if f is None else f * c)  # (eq-lstm-cell); f = 1 without a forget gate
     if peephole is not None:
-        a_o = a_o + peephole[2] * c
+        a_o = torch.addcmul(a_o, peephole[2], c)  # o sees the new cell c_t
     c_out = c if ln_c is None else F.layer_norm(c, c.shape[-1:], ln_c[0], ln_c[1], _LN_EPS)
     h = torch.sigmoid(a_o) * torch.tanh(c_out)  # (eq-lstm-output)
     return h, c
@@ -229,7 +229,7 @@ def lstm_layer(
     The input projection W_ih x_t + b_ih of all T steps is one matrix product. ``reverse``
     runs from t = T down to 1. ``trace``, when a list, receives (h_t, c_t) of every step in
     the order computed (for gradient-flow measurements). ``fused=True`` runs the same
-    equations with the hand-derived backward pass of ``seqcourse.fused`` (faster; not with
+    equations with the hand-derived backward pass of ``seqcourse.fused`` (not with
     layer norm, zoneout or a trace). ``generator`` draws the zoneout masks (None: torch's
     global generator). Returns (output (B, T, H) with output[:, t] = h_t,
     (h_last, c_last)).
@@ -273,26 +273,22 @@ def gru_cell(
 ) -> torch.Tensor:
     """One GRU step, eqs. (eq-gru-gates)-(eq-gru-update), given the input projection.
 
-    xw: (B, 3H) = W_ih x_t + b_ih in the order r, u, n; h: (B, H); W_hh: (3H, H);
+    xw: (B, 3H) = W_ih x_t + b_ih in the order r, z, n; h: (B, H); W_hh: (3H, H);
     b_hh: (3H,) or None. variant "pytorch" (eq-gru-torch) or "cho" (eq-gru-cho).
     Returns h_t (B, H).
     """
-    x_r, x_u, x_n = xw.chunk(3, dim=1)
     H = h.shape[1]
+    x_rz, x_n = xw[:, : 2 * H], xw[:, 2 * H :]
     if variant == "pytorch":
         hw = F.linear(h, W_hh, b_hh)  # (B, 3H): all three recurrent products in one
-        h_r, h_u, h_n = hw.chunk(3, dim=1)
-        r = torch.sigmoid(x_r + h_r)
-        u = torch.sigmoid(x_u + h_u)
-        n = torch.tanh(x_n + r * h_n)
+        r, z = torch.sigmoid(x_rz + hw[:, : 2 * H]).chunk(2, dim=1)  # both gates, one call
+        n = torch.tanh(torch.addcmul(x_n, r, hw[:, 2 * H :]))  # x_n + r * (W_hn h + b_hn)
     else:
         b_rz = None if b_hh is None else b_hh[: 2 * H]
-        h_r, h_u = F.linear(h, W_hh[: 2 * H], b_rz).chunk(2, dim=1)
-        r = torch.sigmoid(x_r + h_r)
-        u = torch.sigmoid(x_u + h_u)
+        r, z = torch.sigmoid(x_rz + F.linear(h, W_hh[: 2 * H], b_rz)).chunk(2, dim=1)
         b_n = None if b_hh is None else b_hh[2 * H :]
         n = torch.tanh(x_n + F.linear(r * h, W_hh[2 * H :], b_n))  # reset before the product
-    return n + u * (h - n)  # (eq-gru-update): (1 - u) n + u h
+    return torch.addcmul(n, z, h - n)  # (eq-gru-update): (1 - z) n + z h
 
 
 def gru_layer(
@@ -313,7 +309,10 @@ def gru_layer(
     uses the hand-derived backward pass of ``seqcourse.fused`` (not with a trace)."""
     if fused and trace is None:
         return fused_gru(F.linear(x, W_ih, b_ih), h, W_hh, b_hh, variant, reverse)
-    steps_in = F.linear(x, W_ih, b_ih).unbind(dim=1)  # T x (B, 3H), one matmul
+    xw = F.linear(x, W_ih, b_ih)  # (B, T, 3H), one matmul
+    if variant == "cho" and b_hh is not None:  # no bias sits inside the reset: add them once
+        xw, b_hh = xw + b_hh, None
+    steps_in = xw.unbind(dim=1)  # T x (B, 3H)
     order = range(len(steps_in) - 1, -1, -1) if reverse else range(len(steps_in))
     hs: list[torch.Tensor] = [h] * len(steps_in)
     for t in order:
@@ -345,8 +344,9 @@ class _Recurrent(nn.Module):
         self.bidirectional = _check_bool(bidirectional, "bidirectional")
         self.bias = _check_bool(bias, "bias")
         self.num_directions = 2 if bidirectional else 1
-        # True: the hand-derived backward of seqcourse.fused; False: autograd of the steps
-        self.fused = True
+        # False (default): autograd differentiates the step code; True: the hand-derived
+        # backward of seqcourse.fused (same numbers; not faster on the CPU, see bench/)
+        self.fused = False
         G = self._gates
         for layer in range(self.num_layers):
             d_in = self.input_size if layer == 0 else self.num_directions * H
@@ -586,7 +586,7 @@ class GRU(_Recurrent):
 
     Same arguments, parameter names and shapes as ``torch.nn.GRU(batch_first=True)``:
     ``weight_ih_l{k}`` (3H, D_in), ``weight_hh_l{k}`` (3H, H), biases (3H,), gates in
-    the order r, u, n (update gate u: PyTorch's z). ``variant="cho"`` applies the reset
+    the order r, z, n. ``variant="cho"`` applies the reset
     gate before the recurrent product (eq-gru-cho) instead of after it (eq-gru-torch), with
     the same parameters.
     """

@@ -4,10 +4,9 @@ Tolerances as in tests/test_rnn.py: "equal to rounding" means
 max |ours - reference| <= tol * max |reference| for every output, final state and gradient,
 with tol = 1e-6 in float32 and 1e-12 in float64.
 
-Two code paths are compared wherever it matters: the default one (the fused fast path with a
-hand-written backward, once the module has it) and the plain autograd path, forced by
-passing ``trace=[]`` and, when the module has a ``fused`` attribute, by setting it to False.
-Until a fused path exists both calls run the same code and the comparisons hold trivially.
+Two code paths are compared wherever it matters: the hand-derived backward of
+seqcourse.fused (``model.fused = True``) and the default autograd path of the step code
+(``model.fused = False``, and ``trace=[]`` to be sure).
 """
 
 import copy
@@ -29,7 +28,7 @@ from seqcourse.rnn import CharRNN, ElmanRNN
 
 TOL = {torch.float32: 1e-6, torch.float64: 1e-12}
 F64 = torch.float64
-PATHS = ["default", "autograd"]
+PATHS = ["fused", "autograd"]
 
 
 def assert_equal_to_rounding(got: torch.Tensor, want: torch.Tensor, tol: float, what: str):
@@ -44,15 +43,17 @@ def force_autograd(model: nn.Module) -> None:
         model.fused = False
 
 
-def call(model: nn.Module, x: torch.Tensor, state, path: str = "default"):
-    """model(x, state), on the default path or forced onto the autograd path."""
+def call(model: nn.Module, x: torch.Tensor, state, path: str = "fused"):
+    """model(x, state), on the hand-derived backward or on the autograd path."""
+    if path == "fused" and isinstance(model, LSTM | GRU):
+        model.fused = True
     if path == "autograd" and isinstance(model, LSTM | GRU):
         force_autograd(model)
         return model(x, state, trace=[])
     return model(x, state)
 
 
-def run_and_backprop(model, x, state, weights, path="default"):
+def run_and_backprop(model, x, state, weights, path="fused"):
     """Output, final states and the gradients (parameters, x, initial states) of a random
     linear loss of all of them. ``state``: None, h0 (GRU) or (h0, c0) (LSTM)."""
     x = x.detach().clone().requires_grad_()
@@ -394,18 +395,18 @@ def test_default_path_equals_autograd_path(kind, variant):
     B, T, D, H = 3, 6, 3, 4
     model = make_model(kind, variant, num_layers=2, bidirectional=True)
     x, state, weights = random_inputs(kind, B, T, D, H, 4, 2, F64, True)
-    got = run_and_backprop(copy.deepcopy(model), x, state, weights, "default")
+    got = run_and_backprop(copy.deepcopy(model), x, state, weights, "fused")
     want = run_and_backprop(copy.deepcopy(model), x, state, weights, "autograd")
     assert_runs_equal(got, want, 1e-12)
     # without an initial state too (the gradient must not need one)
-    got = run_and_backprop(copy.deepcopy(model), x, None, weights, "default")
+    got = run_and_backprop(copy.deepcopy(model), x, None, weights, "fused")
     want = run_and_backprop(copy.deepcopy(model), x, None, weights, "autograd")
     assert_runs_equal(got, want, 1e-12)
 
 
 def test_fast_path_is_taken_only_when_it_applies(monkeypatch):
-    """The default path calls seqcourse.fused; a trace, fused=False, layer norm and
-    zoneout fall back to autograd of the steps."""
+    """fused=True calls seqcourse.fused; a trace, fused=False (the default), layer norm
+    and zoneout use autograd of the steps."""
     import seqcourse.gated as gated
 
     if not (hasattr(gated, "fused_lstm") and hasattr(gated, "fused_gru")):
@@ -426,18 +427,21 @@ def test_fast_path_is_taken_only_when_it_applies(monkeypatch):
         model(x, **kwargs)
         return len(calls)
 
+    def fused(model):
+        model.fused = True
+        return model
+
     for variant in LSTM_VARIANTS:
-        assert n_calls(LSTM(3, 4, variant=variant, bidirectional=True)) == 2, variant
-        assert n_calls(LSTM(3, 4, variant=variant), trace=[]) == 0, variant
+        assert n_calls(fused(LSTM(3, 4, variant=variant, bidirectional=True))) == 2, variant
+        assert n_calls(fused(LSTM(3, 4, variant=variant)), trace=[]) == 0, variant
+        assert n_calls(LSTM(3, 4, variant=variant)) == 0, variant  # default: autograd
     for variant in GRU_VARIANTS:
-        assert n_calls(GRU(3, 4, variant=variant, num_layers=2)) == 2, variant
-        assert n_calls(GRU(3, 4, variant=variant), trace=[]) == 0, variant
-    unfused = LSTM(3, 4)
-    unfused.fused = False
-    assert n_calls(unfused) == 0
-    assert n_calls(LSTM(3, 4, layer_norm=True)) == 0
-    assert n_calls(LSTM(3, 4, zoneout=0.1).eval()) == 0
-    assert n_calls(LSTM(3, 4, zoneout=0.1).train()) == 0
+        assert n_calls(fused(GRU(3, 4, variant=variant, num_layers=2))) == 2, variant
+        assert n_calls(fused(GRU(3, 4, variant=variant)), trace=[]) == 0, variant
+        assert n_calls(GRU(3, 4, variant=variant)) == 0, variant
+    assert n_calls(fused(LSTM(3, 4, layer_norm=True))) == 0
+    assert n_calls(fused(LSTM(3, 4, zoneout=0.1)).eval()) == 0
+    assert n_calls(fused(LSTM(3, 4, zoneout=0.1)).train()) == 0
 
 
 @pytest.mark.parametrize(("kind", "variant"), VARIANTS, ids=VARIANT_IDS)
