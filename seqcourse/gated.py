@@ -392,10 +392,37 @@ class _Recurrent(nn.Module):
         if getattr(module, "proj_size", 0):
             raise ValueError(f"module must have proj_size=0, got {module.proj_size}")
 
-    def _copy_from(self, module: nn.Module) -> None:
+    @classmethod
+    def _from(cls, module: Any, torch_cls: type) -> Any:
+        """A new module of this class (default variant) holding a copy of ``module``'s weights."""
+        cls._check_module(module, torch_cls)
+        new = cls(
+            module.input_size,
+            module.hidden_size,
+            module.num_layers,
+            module.bias,
+            module.bidirectional,
+        )
         first = next(module.parameters())
-        self.to(device=first.device, dtype=first.dtype)
-        self.load_state_dict(module.state_dict(), strict=False)
+        new.to(device=first.device, dtype=first.dtype)
+        new.load_state_dict(module.state_dict(), strict=False)
+        return new
+
+    def _to(self, torch_cls: type) -> Any:
+        """The ``torch_cls`` (nn.LSTM or nn.GRU, batch_first) with a copy of these weights."""
+        first = self.weight_ih_l0
+        module = torch_cls(
+            self.input_size,
+            self.hidden_size,
+            self.num_layers,
+            bias=self.bias,
+            batch_first=True,
+            bidirectional=self.bidirectional,
+            device=first.device,
+            dtype=first.dtype,
+        )
+        module.load_state_dict(self.state_dict())
+        return module
 
     def extra_repr(self) -> str:
         return (
@@ -537,16 +564,7 @@ class LSTM(_Recurrent):
         ``module`` must be batch_first with proj_size 0. Its dropout between layers
         (training mode only) is not reproduced: with dropout > 0 compare in eval mode.
         """
-        cls._check_module(module, nn.LSTM)
-        new = cls(
-            module.input_size,
-            module.hidden_size,
-            module.num_layers,
-            module.bias,
-            module.bidirectional,
-        )
-        new._copy_from(module)
-        return new
+        return cls._from(module, nn.LSTM)
 
     def to_torch(self) -> nn.LSTM:
         """The nn.LSTM(batch_first=True) with a copy of these weights (vanilla only)."""
@@ -556,19 +574,7 @@ class LSTM(_Recurrent):
                 f"this one has variant={self.variant!r}, layer_norm={self.layer_norm}, "
                 f"zoneout={self.zoneout}"
             )
-        first = self.weight_ih_l0
-        module = nn.LSTM(
-            self.input_size,
-            self.hidden_size,
-            self.num_layers,
-            bias=self.bias,
-            batch_first=True,
-            bidirectional=self.bidirectional,
-            device=first.device,
-            dtype=first.dtype,
-        )
-        module.load_state_dict(self.state_dict())
-        return module
+        return self._to(nn.LSTM)
 
     def extra_repr(self) -> str:
         extra = f", variant={self.variant!r}"
@@ -645,34 +651,13 @@ class GRU(_Recurrent):
     @classmethod
     def from_torch(cls, module: nn.GRU) -> GRU:
         """A GRU (variant "pytorch") holding a copy of ``module``'s weights."""
-        cls._check_module(module, nn.GRU)
-        new = cls(
-            module.input_size,
-            module.hidden_size,
-            module.num_layers,
-            module.bias,
-            module.bidirectional,
-        )
-        new._copy_from(module)
-        return new
+        return cls._from(module, nn.GRU)
 
     def to_torch(self) -> nn.GRU:
         """The nn.GRU(batch_first=True) with a copy of these weights (variant "pytorch")."""
         if self.variant != "pytorch":
             raise ValueError(f"only variant 'pytorch' has an nn.GRU twin, got {self.variant!r}")
-        first = self.weight_ih_l0
-        module = nn.GRU(
-            self.input_size,
-            self.hidden_size,
-            self.num_layers,
-            bias=self.bias,
-            batch_first=True,
-            bidirectional=self.bidirectional,
-            device=first.device,
-            dtype=first.dtype,
-        )
-        module.load_state_dict(self.state_dict())
-        return module
+        return self._to(nn.GRU)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", variant={self.variant!r}"

@@ -41,11 +41,23 @@ def _not_run_by_nbval(path: Path) -> bool:
     )
 
 
+# After a cell's execute_reply, nbval waits for each further kernel message (the rest of the
+# cell's output, then "idle") with a hard-coded 5 s timeout (nbval.plugin.IPyNbCell
+# .output_timeout; computationalmodelling/nbval#136, #231). On a busy two-core machine a cell
+# that trained for a minute with progress bars can miss it, measured here once in CI
+# ("Timeout of 5 seconds exceeded waiting for output"). The cell timeout stays
+# --nbval-cell-timeout; this is only the wait for output the kernel has already produced.
+NBVAL_OUTPUT_TIMEOUT = 60
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skipped = {item for item in items if _not_run_by_nbval(item.path)}
     if skipped:
         config.hook.pytest_deselected(items=list(skipped))
         items[:] = [item for item in items if item not in skipped]
+    for item in items:
+        if hasattr(item, "output_timeout"):
+            item.output_timeout = NBVAL_OUTPUT_TIMEOUT
 
 
 _seconds_per_file: defaultdict[str, float] = defaultdict(float)
