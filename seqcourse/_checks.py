@@ -6,8 +6,9 @@ import math
 from typing import Any
 
 import numpy as np
+import torch
 
-__all__ = ["check_int", "check_temperature"]
+__all__ = ["check_bool", "check_int", "check_sequence", "check_state", "check_temperature"]
 
 
 def check_int(value: Any, name: str, low: int = 1) -> int:
@@ -28,3 +29,44 @@ def check_temperature(temperature: Any) -> float:
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     return float(temperature)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` if it is a bool; TypeError naming ``name`` otherwise (1 and 0 are refused)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_sequence(x: Any, size: int, like: torch.Tensor, name: str = "x") -> tuple[int, int]:
+    """x must be a finite (B, T, size) tensor with the dtype of ``like``; returns (B, T)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor (batch, time, features), got {type(x)}")
+    if x.dim() != 3:
+        raise ValueError(
+            f"{name} must have shape (batch, time, features) = (B, T, {size}), "
+            f"got {x.dim()} dimension(s), shape {tuple(x.shape)}"
+        )
+    if x.shape[2] != size:
+        raise ValueError(
+            f"{name} must have {size} features (x.shape[2]), got {x.shape[2]}; {name} must "
+            f"have shape (batch, time, features) = (B, T, {size}), got {tuple(x.shape)}"
+        )
+    if x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"{name} must hold at least one sequence of one step, got {x.shape}")
+    if x.dtype != like.dtype:
+        raise TypeError(f"{name} must have the parameters' dtype {like.dtype}, got {x.dtype}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} must hold finite values, got NaN or inf")
+    return x.shape[0], x.shape[1]
+
+
+def check_state(h: Any, shape: tuple[int, ...], like: torch.Tensor, name: str) -> None:
+    if not isinstance(h, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape {shape}, got {type(h)}")
+    if tuple(h.shape) != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(h.shape)}")
+    if h.dtype != like.dtype:
+        raise TypeError(f"{name} must have the parameters' dtype {like.dtype}, got {h.dtype}")
+    if not torch.isfinite(h).all():
+        raise ValueError(f"{name} must hold finite values, got NaN or inf")

@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_int
+from seqcourse._checks import check_bool, check_int, check_sequence, check_state
 from seqcourse.fused import fused_gru, fused_lstm
 
 __all__ = [
@@ -85,46 +85,12 @@ def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
-    return value
-
-
 def _check_probability(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a number in [0, 1), got {type(value).__name__}")
     if not (math.isfinite(value) and 0.0 <= value < 1.0):
         raise ValueError(f"{name} must be a number in [0, 1), got {value}")
     return float(value)
-
-
-def _check_sequence(x: Any, size: int, like: torch.Tensor) -> int:
-    """x must be a finite (B, T, size) tensor with the dtype of ``like``; returns B."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor (batch, time, features), got {type(x)}")
-    if x.dim() != 3 or x.shape[2] != size:
-        raise ValueError(
-            f"x must have shape (batch, time, features) = (B, T, {size}), got {tuple(x.shape)}"
-        )
-    if x.shape[0] < 1 or x.shape[1] < 1:
-        raise ValueError(f"x must hold at least one sequence of one step, got {tuple(x.shape)}")
-    if x.dtype != like.dtype:
-        raise TypeError(f"x must have the parameters' dtype {like.dtype}, got {x.dtype}")
-    if not torch.isfinite(x).all():
-        raise ValueError("x must hold finite values, got NaN or inf")
-    return x.shape[0]
-
-
-def _check_state(h: Any, shape: tuple[int, ...], like: torch.Tensor, name: str) -> None:
-    if not isinstance(h, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {shape}, got {type(h)}")
-    if tuple(h.shape) != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {tuple(h.shape)}")
-    if h.dtype != like.dtype:
-        raise TypeError(f"{name} must have the parameters' dtype {like.dtype}, got {h.dtype}")
-    if not torch.isfinite(h).all():
-        raise ValueError(f"{name} must hold finite values, got NaN or inf")
 
 
 def _layer_norm(a: torch.Tensor, gain: torch.Tensor | None, gates: int) -> torch.Tensor:
@@ -235,14 +201,12 @@ def lstm_layer(
     (h_last, c_last)).
     """
     G = _LSTM_GATES[variant]
-    if fused and ln is None and zoneout == (0.0, 0.0) and trace is None:
-        xw = F.linear(x, W_ih, b_ih)
-        xw = xw if b_hh is None else xw + b_hh
-        return fused_lstm(xw, h, c, W_hh, variant, peephole, reverse)
     if ln is None:
         xw = F.linear(x, W_ih, b_ih)  # (B, T, G*H) for every t in one matmul
         if b_hh is not None:
             xw, b_hh = xw + b_hh, None  # both biases added once, not once per step
+        if fused and zoneout == (0.0, 0.0) and trace is None:
+            return fused_lstm(xw, h, c, W_hh, variant, peephole, reverse)
         ln_hh = ln_c = None
     else:
         xw = _layer_norm(F.linear(x, W_ih), ln[0], G)
@@ -251,12 +215,11 @@ def lstm_layer(
     steps_in = xw.unbind(dim=1)  # T slices (B, G*H); cheaper to backprop than xw[:, t]
     order = range(len(steps_in) - 1, -1, -1) if reverse else range(len(steps_in))
     z_c, z_h = zoneout
-    gen = generator
     hs: list[torch.Tensor] = [h] * len(steps_in)
     for t in order:
         h_new, c_new = lstm_cell(steps_in[t], h, c, W_hh, b_hh, variant, peephole, ln_hh, ln_c)
-        c = _zoneout(c_new, c, z_c, training, gen)
-        h = _zoneout(h_new, h, z_h, training, gen)
+        c = _zoneout(c_new, c, z_c, training, generator)
+        h = _zoneout(h_new, h, z_h, training, generator)
         hs[t] = h
         if trace is not None:
             trace.append((h, c))
@@ -341,8 +304,8 @@ class _Recurrent(nn.Module):
         self.input_size = check_int(input_size, "input_size")
         self.hidden_size = H = check_int(hidden_size, "hidden_size")
         self.num_layers = check_int(num_layers, "num_layers")
-        self.bidirectional = _check_bool(bidirectional, "bidirectional")
-        self.bias = _check_bool(bias, "bias")
+        self.bidirectional = check_bool(bidirectional, "bidirectional")
+        self.bias = check_bool(bias, "bias")
         self.num_directions = 2 if bidirectional else 1
         # False (default): autograd differentiates the step code; True: the hand-derived
         # backward of seqcourse.fused (same numbers; not faster on the CPU, see bench/)
@@ -372,13 +335,13 @@ class _Recurrent(nn.Module):
             nn.init.uniform_(param, -bound, bound)
 
     def _check_input(self, x: Any) -> int:
-        return _check_sequence(x, self.input_size, self.weight_ih_l0)
+        return check_sequence(x, self.input_size, self.weight_ih_l0)[0]
 
     def _initial(self, state: Any, B: int, like: torch.Tensor, name: str) -> torch.Tensor:
         shape = (self.num_layers * self.num_directions, B, self.hidden_size)
         if state is None:
             return like.new_zeros(shape)
-        _check_state(state, shape, self.weight_ih_l0, name)
+        check_state(state, shape, self.weight_ih_l0, name)
         return state
 
     @staticmethod
@@ -468,7 +431,7 @@ class LSTM(_Recurrent):
             if not bias:
                 raise ValueError("forget_bias needs bias=True, got bias=False")
         self.forget_bias = None if forget_bias is None else float(forget_bias)
-        self.layer_norm = _check_bool(layer_norm, "layer_norm")
+        self.layer_norm = check_bool(layer_norm, "layer_norm")
         z = zoneout if isinstance(zoneout, tuple) else (zoneout, zoneout)
         if len(z) != 2:
             raise ValueError(f"zoneout must be a number or a pair (z_c, z_h), got {zoneout!r}")

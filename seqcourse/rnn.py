@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_int, check_temperature
+from seqcourse._checks import check_bool, check_int, check_sequence, check_state, check_temperature
 
 __all__ = [
     "ElmanRNN",
@@ -72,37 +72,6 @@ def _check_nonlinearity(value: Any) -> str:
     if value not in _NONLINEARITIES:
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {value!r}")
     return value
-
-
-def _check_sequence(x: Any, size: int, like: torch.Tensor, name: str = "x") -> tuple[int, int]:
-    """x must be a finite (B, T, size) tensor with the dtype of ``like``; returns (B, T)."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor (batch, time, features), got {type(x)}")
-    if x.dim() != 3:
-        raise ValueError(
-            f"{name} must have shape (batch, time, features) = (B, T, {size}), "
-            f"got {x.dim()} dimension(s), shape {tuple(x.shape)}"
-        )
-    if x.shape[2] != size:
-        raise ValueError(f"{name} must have {size} features (x.shape[2]), got {x.shape[2]}")
-    if x.shape[0] < 1 or x.shape[1] < 1:
-        raise ValueError(f"{name} must hold at least one sequence of one step, got {x.shape}")
-    if x.dtype != like.dtype:
-        raise TypeError(f"{name} must have the parameters' dtype {like.dtype}, got {x.dtype}")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} must hold finite values, got NaN or inf")
-    return x.shape[0], x.shape[1]
-
-
-def _check_state(h: Any, shape: tuple[int, ...], like: torch.Tensor, name: str) -> None:
-    if not isinstance(h, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {shape}, got {type(h)}")
-    if tuple(h.shape) != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {tuple(h.shape)}")
-    if h.dtype != like.dtype:
-        raise TypeError(f"{name} must have the parameters' dtype {like.dtype}, got {h.dtype}")
-    if not torch.isfinite(h).all():
-        raise ValueError(f"{name} must hold finite values, got NaN or inf")
 
 
 # ------------------------------------------------------------------------ the Elman RNN
@@ -162,10 +131,8 @@ class ElmanRNN(nn.Module):
         self.hidden_size = H = check_int(hidden_size, "hidden_size")
         self.num_layers = check_int(num_layers, "num_layers")
         self.nonlinearity = _check_nonlinearity(nonlinearity)
-        for flag, name in ((bidirectional, "bidirectional"), (bias, "bias")):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}")
-        self.bidirectional, self.bias = bidirectional, bias
+        self.bidirectional = check_bool(bidirectional, "bidirectional")
+        self.bias = check_bool(bias, "bias")
         self.num_directions = 2 if bidirectional else 1
         for layer in range(self.num_layers):
             d_in = self.input_size if layer == 0 else self.num_directions * H
@@ -201,12 +168,12 @@ class ElmanRNN(nn.Module):
         h_n (num_layers * num_directions, B, H), every layer's and direction's final state,
         index layer * num_directions + direction, as nn.RNN).
         """
-        B, _ = _check_sequence(x, self.input_size, self.weight_ih_l0)
+        B, _ = check_sequence(x, self.input_size, self.weight_ih_l0)
         n_states = self.num_layers * self.num_directions
         if h0 is None:
             h0 = x.new_zeros(n_states, B, self.hidden_size)
         else:
-            _check_state(h0, (n_states, B, self.hidden_size), self.weight_ih_l0, "h0")
+            check_state(h0, (n_states, B, self.hidden_size), self.weight_ih_l0, "h0")
         layer_input, h_n = x, []
         for layer in range(self.num_layers):
             outputs = []
@@ -295,11 +262,11 @@ class JordanRNN(nn.Module):
 
         Returns (outputs (B, T, O) with outputs[:, t] = y_t, y_T (B, O)).
         """
-        B, _ = _check_sequence(x, self.input_size, self.xh.weight)
+        B, _ = check_sequence(x, self.input_size, self.xh.weight)
         if y0 is None:
             y = x.new_zeros(B, self.output_size)
         else:
-            _check_state(y0, (B, self.output_size), self.xh.weight, "y0")
+            check_state(y0, (B, self.output_size), self.xh.weight, "y0")
             y = y0
         ys = []
         for xw_t in self.xh(x).unbind(dim=1):  # W_xh x_t + b_h, (B, H) each
@@ -343,11 +310,11 @@ class LeakyRNN(nn.Module):
 
         Returns (output (B, T, H) with output[:, t] = h_t, h_T (1, B, H)).
         """
-        B, _ = _check_sequence(x, self.input_size, self.weight_ih_l0)
+        B, _ = check_sequence(x, self.input_size, self.weight_ih_l0)
         if h0 is None:
             h = x.new_zeros(B, self.hidden_size)
         else:
-            _check_state(h0, (1, B, self.hidden_size), self.weight_ih_l0, "h0")
+            check_state(h0, (1, B, self.hidden_size), self.weight_ih_l0, "h0")
             h = h0[0]
         xw = F.linear(x, self.weight_ih_l0, self.bias_ih_l0)  # (B, T, H)
         hs = []

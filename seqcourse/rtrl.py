@@ -72,8 +72,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from seqcourse._checks import check_int
-from seqcourse.rnn import ElmanRNN, _check_sequence
+from seqcourse._checks import check_int, check_sequence
+from seqcourse.rnn import ElmanRNN
 from seqcourse.train import History, clip_grad_norm
 
 __all__ = [
@@ -415,7 +415,7 @@ def rtrl_gradients(
     if method not in METHODS[:3]:
         raise ValueError(f"method must be one of {METHODS[:3]}, got {method!r}")
     W_xh = model.rnn.weight_ih_l0
-    B, T = _check_sequence(x, model.input_size, W_xh)
+    B, T = check_sequence(x, model.input_size, W_xh)
     _check_targets(y, B, T, model.readout.out_features)
     gen = None if seed is None else torch.Generator().manual_seed(seed)
     tracker = _tracker(method, B, model.hidden_size, model.input_size, W_xh, max_bytes, gen)
@@ -443,7 +443,7 @@ def bptt_gradients(
 ) -> tuple[float, dict[str, torch.Tensor]]:
     """The reference: L = sum_t L_t and its gradient by autograd (BPTT) over the whole sequence."""
     model = _check_model(model)
-    B, T = _check_sequence(x, model.input_size, model.rnn.weight_ih_l0)
+    B, T = check_sequence(x, model.input_size, model.rnn.weight_ih_l0)
     _check_targets(y, B, T, model.readout.out_features)
     out, _ = model(x)
     loss = sum(loss_fn(out[:, t], y[:, t]) for t in range(T))
@@ -538,7 +538,7 @@ class OnlineLearner:
         if not isinstance(x_t, torch.Tensor) or x_t.dim() != 2:
             got = tuple(x_t.shape) if isinstance(x_t, torch.Tensor) else type(x_t).__name__
             raise ValueError(f"x_t must have shape (B, D={model.input_size}), got {got}")
-        B, _ = _check_sequence(x_t[:, None], model.input_size, W_xh, "x_t")
+        B, _ = check_sequence(x_t[:, None], model.input_size, W_xh, "x_t")
         _check_targets(y_t, B, None, model.readout.out_features, "y_t")
         if self.h is not None and self.h.shape[0] != B:
             raise ValueError(
@@ -584,7 +584,7 @@ class OnlineLearner:
     ) -> History:
         """stream_x (B, L, D), stream_y (B, L) or (B, L, O): ``step`` along L; a History of
         every step's loss and gradient norm (NaN for TBPTT steps without an update)."""
-        B, L = _check_sequence(
+        B, L = check_sequence(
             stream_x, self.model.input_size, self.model.rnn.weight_ih_l0, "stream_x"
         )
         _check_targets(stream_y, B, L, self.model.readout.out_features, "stream_y")

@@ -2,8 +2,15 @@
 
 import numpy as np
 import pytest
+import torch
 
-from seqcourse._checks import check_int, check_temperature
+from seqcourse._checks import (
+    check_bool,
+    check_int,
+    check_sequence,
+    check_state,
+    check_temperature,
+)
 
 
 def test_check_int_accepts_ints_and_numpy_ints():
@@ -35,3 +42,34 @@ def test_check_temperature():
     for bad in (float("nan"), float("inf"), "1", True):
         with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
             check_temperature(bad)
+
+
+def test_check_bool_refuses_ints() -> None:
+    assert check_bool(True, "flag") is True
+    with pytest.raises(TypeError, match="flag must be a bool, got int 1"):
+        check_bool(1, "flag")
+
+
+@pytest.mark.parametrize(
+    ("x", "error", "message"),
+    [
+        ([[[0.0]]], TypeError, "x must be a torch.Tensor"),
+        (torch.zeros(2, 3), ValueError, r"got 2 dimension\(s\)"),
+        (torch.zeros(2, 3, 4), ValueError, r"x must have 2 features .*got 4; x must have shape"),
+        (torch.zeros(0, 3, 2), ValueError, "at least one sequence"),
+        (torch.zeros(1, 3, 2, dtype=torch.float64), TypeError, "dtype torch.float32"),
+        (torch.full((1, 3, 2), float("nan")), ValueError, "finite values"),
+    ],
+)
+def test_check_sequence_names_what_is_wrong(x, error, message) -> None:
+    like = torch.zeros(1)
+    with pytest.raises(error, match=message):
+        check_sequence(x, 2, like)
+
+
+def test_check_sequence_and_state_accept_good_input() -> None:
+    like = torch.zeros(1)
+    assert check_sequence(torch.zeros(4, 7, 2), 2, like) == (4, 7)
+    check_state(torch.zeros(1, 4, 3), (1, 4, 3), like, "h0")
+    with pytest.raises(ValueError, match=r"h0 must have shape \(1, 4, 3\), got \(1, 4, 2\)"):
+        check_state(torch.zeros(1, 4, 2), (1, 4, 3), like, "h0")
