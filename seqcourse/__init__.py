@@ -2,7 +2,7 @@
 
 Modules, one concept each (the chapter that teaches it in brackets):
     runtime  seeding, device and scale settings shared by every notebook
-    data     offline corpora and synthetic tasks (data.tasks: parity, recall, Mackey-Glass (2))
+    data     frozen, checksummed corpora (data.frozen) and synthetic tasks (data.tasks)
     markov   character n-gram models (1)
     hmm      hidden Markov models: forward-backward, Viterbi, Baum-Welch (1)
     rnn      Elman RNN from scratch (= nn.RNN), NumPy BPTT, Jordan and leaky units, CharRNN (2)
@@ -23,7 +23,16 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_RUNTIME_NAMES = ("describe", "device", "pick", "scale", "seed_everything")
+_RUNTIME_NAMES = (
+    "describe",
+    "device",
+    "full_precision",
+    "pick",
+    "scale",
+    "seed_everything",
+    "seed_shift",
+    "tolerance",
+)
 
 __all__ = [*_RUNTIME_NAMES, "__version__"]
 

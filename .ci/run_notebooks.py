@@ -1,0 +1,166 @@
+"""Execute the book's notebooks with nbclient alone and print a table: pass/fail, seconds each.
+
+Needs only torch, numpy, matplotlib, tqdm, nbclient and ipykernel (and hmmlearn and
+ipywidgets, which chapter 1 and the labs import): no jupyter-book, no otter, no pytest. So a
+GPU machine with a bare PyTorch can run the whole book:
+
+    python .ci/run_notebooks.py                       # every page, at the default scale
+    python .ci/run_notebooks.py --scale cpu --jobs 6  # CPU sizes, six kernels at a time
+    python .ci/run_notebooks.py --shift 37 book/04_lstm_gru/temporal_order.ipynb
+    make run-notebooks SCALE=gpu SHIFT=0              # the same through make
+
+The executed pages are the chapters, their section pages and the labs (not the assignment
+sources, which tests/test_assignments.py grades with otter). Every kernel inherits
+SEQCOURSE_SCALE, SEQCOURSE_SEED_SHIFT and SEQCOURSE_DEVICE from the options below, and
+OMP_NUM_THREADS = cores // jobs so that parallel kernels do not oversubscribe the CPU. The
+first line printed is the device line of ``seqcourse.runtime.describe()``; ``--json FILE``
+also writes the table (with the machine, Python and torch versions) for the book's
+reproducibility appendix. Exit status 1 if any notebook failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+
+
+def book_pages() -> list[Path]:
+    """Chapters, section pages and labs: every committed notebook but the assignments."""
+    return sorted(
+        path
+        for path in BOOK.glob("[0-9][0-9]_*/*.ipynb")
+        if path.name != "assignment.ipynb" and ".ipynb_checkpoints" not in path.parts
+    )
+
+
+def execute(path: Path, cell_timeout: int) -> dict[str, object]:
+    """Run one notebook in a fresh kernel from its own folder; never raises."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    name = str(path.relative_to(ROOT))
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=cell_timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    start = time.perf_counter()
+    try:
+        client.execute()
+        status, error = "pass", ""
+    except (CellExecutionError, CellTimeoutError) as err:
+        status, error = "FAIL", str(err).strip().splitlines()[-1][:300]
+        cell = next(
+            (
+                i
+                for i, c in enumerate(notebook.cells)
+                if c.cell_type == "code"
+                and any(o.get("output_type") == "error" for o in c.get("outputs", []))
+            ),
+            None,
+        )
+        if cell is not None:
+            error = f"cell {cell}: {error}"
+        elif isinstance(err, CellTimeoutError):
+            error = f"cell timeout ({cell_timeout} s): {error}"
+    except Exception:  # a kernel that died or could not start
+        status, error = "FAIL", traceback.format_exc().strip().splitlines()[-1][:300]
+    return {
+        "notebook": name,
+        "status": status,
+        "seconds": round(time.perf_counter() - start, 1),
+        "error": error,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every book page")
+    parser.add_argument("--scale", choices=("cpu", "gpu"), help="SEQCOURSE_SCALE for kernels")
+    parser.add_argument("--shift", type=int, help="SEQCOURSE_SEED_SHIFT for the kernels")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="SEQCOURSE_DEVICE")
+    parser.add_argument("--jobs", "-j", type=int, default=2, help="kernels at a time")
+    parser.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell")
+    parser.add_argument("--json", type=Path, help="also write the table to this file")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
+
+    for var, value in (
+        ("SEQCOURSE_SCALE", args.scale),
+        ("SEQCOURSE_SEED_SHIFT", args.shift),
+        ("SEQCOURSE_DEVICE", args.device),
+    ):
+        if value is not None:
+            os.environ[var] = str(value)
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    sys.path.insert(0, str(ROOT))  # the checkout's seqcourse, installed or not
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+    )
+    import torch
+
+    from seqcourse.runtime import describe
+
+    notebooks = [p.resolve() for p in args.notebooks] or book_pages()
+    line = describe()
+    print(f"{line} | {args.jobs} kernels x {threads} threads | Python {platform.python_version()}")
+    sys.stdout.flush()
+
+    results: list[dict[str, object]] = []
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(execute, path, args.cell_timeout) for path in notebooks]
+        for future in as_completed(futures):
+            result = future.result()
+            results.append(result)
+            print(f"  {result['status']:4}  {result['seconds']:6.1f}s  {result['notebook']}")
+            if result["error"]:
+                print(f"        {result['error']}")
+            sys.stdout.flush()
+    wall = time.perf_counter() - start
+    results.sort(key=lambda r: str(r["notebook"]))
+    failed = [r for r in results if r["status"] != "pass"]
+    print(f"\n| notebook | result | seconds |\n| --- | --- | --- |")
+    for r in results:
+        print(f"| {r['notebook']} | {r['status']} | {r['seconds']:.1f} |")
+    print(
+        f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
+        f"in {wall:.0f} s wall ({sum(float(r['seconds']) for r in results):.0f} s of kernels)"
+    )
+    if args.json:
+        record = {
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "describe": line,
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "jobs": args.jobs,
+            "threads_per_kernel": threads,
+            "wall_seconds": round(wall, 1),
+            "results": results,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(record, indent=1) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
