@@ -1,4 +1,5 @@
 # seqcourse: make book | make test | make lab | make assignments | make bench | make clean
+#            make run-notebooks [SCALE=cpu|gpu] [SHIFT=n] [JOBS=n]
 #
 # Every target runs inside one Python environment: the active virtualenv when
 # $VIRTUAL_ENV is set (or VENV=... is given, e.g. VENV=$CONDA_PREFIX), else
@@ -19,7 +20,13 @@ SETUP := $(VENV)/.installed-test-$(DEPS_HASH)
 PYTEST_ARGS ?= -n 2 --dist loadfile --durations=15
 NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=300
 
-.PHONY: help book test lab assignments bench clean
+# make run-notebooks: every page through nbclient alone (no jupyter-book, no otter), with a
+# table of pass/fail and seconds; empty values keep the defaults (scale from the device).
+SCALE ?=
+SHIFT ?=
+JOBS ?= 2
+
+.PHONY: help book test lab assignments bench clean run-notebooks
 
 help:
 	@echo "make book         execute every notebook and build the HTML book into _build/html"
@@ -27,6 +34,7 @@ help:
 	@echo "make lab          JupyterLab on book/"
 	@echo "make assignments  student notebooks and autograder zips into _build/assignments/"
 	@echo "make bench        run every bench/*.py"
+	@echo "make run-notebooks [SCALE=cpu|gpu] [SHIFT=n] [JOBS=n]  execute every page with nbclient alone"
 	@echo "make clean        remove _build, generated student notebooks and caches (keeps the venv)"
 
 # Install the package with the given extras: .installed-<extras>-<hash of pyproject.toml>.
@@ -43,7 +51,7 @@ book: $(SETUP) assignments
 	@start=$$(date +%s); \
 	$(BIN)/jupyter-book build . -W -n --keep-going; rc=$$?; \
 	echo "jupyter-book build: exit $$rc after $$(( $$(date +%s) - start )) s"; \
-	$(PYTHON) .ci/exec_times.py; \
+	$(PYTHON) .ci/exec_times.py || { [ $$rc -ne 0 ] || rc=1; echo "stall check failed"; }; \
 	if [ $$rc -ne 0 ]; then \
 	  for log in $$(find _build/html/reports -name '*.log' 2>/dev/null); do \
 	    echo "=== $$log"; cat "$$log"; \
@@ -57,6 +65,10 @@ test: $(SETUP)
 	$(BIN)/ruff format --check .
 	$(PYTHON) .ci/assignments.py build
 	$(BIN)/pytest tests book $(NBVAL_ARGS) $(PYTEST_ARGS)
+
+run-notebooks: $(SETUP)
+	$(PYTHON) .ci/run_notebooks.py --jobs $(JOBS) $(if $(SCALE),--scale $(SCALE)) \
+	  $(if $(SHIFT),--shift $(SHIFT))
 
 lab: $(SETUP)
 	$(BIN)/jupyter-lab --notebook-dir=book $(if $(filter 0,$(shell id -u)),--allow-root)

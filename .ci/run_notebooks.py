@@ -50,12 +50,13 @@ def execute(path: Path, cell_timeout: int) -> dict[str, object]:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
-    name = str(path.relative_to(ROOT))
+    name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
         timeout=cell_timeout,
         kernel_name="python3",
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no start-up chatter per kernel
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - start
     results.sort(key=lambda r: str(r["notebook"]))
     failed = [r for r in results if r["status"] != "pass"]
-    print(f"\n| notebook | result | seconds |\n| --- | --- | --- |")
+    print("\n| notebook | result | seconds |\n| --- | --- | --- |")
     for r in results:
         print(f"| {r['notebook']} | {r['status']} | {r['seconds']:.1f} |")
     print(

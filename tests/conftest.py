@@ -9,11 +9,15 @@ in the cells are the checks). Not collected as notebooks:
 - assignment sources (book/<chapter>/assignment.ipynb), which tests/test_assignments.py
   executes and grades already.
 
-At the end, the time spent in each test file and notebook is printed.
+At the end, the time spent in each test file and notebook is printed, and the notebooks'
+times are written to _build/nbval-times.json: after `make book`, `.ci/exec_times.py` compares
+the book build's own execution times with them and fails on a notebook that took far longer
+in the build (a stall) than under nbval.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -21,6 +25,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+NBVAL_TIMES = ROOT / "_build" / "nbval-times.json"
 
 # Kernels that nbval starts inherit this environment: draw off-screen, no GUI backend.
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -73,3 +78,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section("time per test file and notebook")
     for name, seconds in sorted(_seconds_per_file.items(), key=lambda kv: -kv[1]):
         terminalreporter.write_line(f"{seconds:8.1f}s  {name}")
+    notebooks = {k: round(v, 1) for k, v in _seconds_per_file.items() if k.endswith(".ipynb")}
+    if notebooks:  # the reference for the book build's stall check (.ci/exec_times.py)
+        recorded = json.loads(NBVAL_TIMES.read_text()) if NBVAL_TIMES.is_file() else {}
+        NBVAL_TIMES.parent.mkdir(exist_ok=True)
+        NBVAL_TIMES.write_text(json.dumps({**recorded, **notebooks}, indent=1, sort_keys=True))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqcourse.data import CharVocab, python_docs, stream_batches
+from seqcourse.data import CharVocab, frozen, python_docs, stream_batches
 
 
 def test_corpus_split_is_fixed_and_disjoint():
@@ -83,3 +83,30 @@ def test_stream_batches_rejects_bad_arguments():
         stream_batches(np.zeros(4), 2)
     with pytest.raises(TypeError, match="batch_size must be an int"):
         stream_batches(np.arange(5), 2.0)
+
+
+def test_python_docs_is_the_frozen_text_whatever_the_interpreter_holds(monkeypatch):
+    """The corpus is the shipped CPython 3.11.7 text, not the running Python's pydoc_data."""
+    import sys
+    import types
+
+    fake = types.ModuleType("pydoc_data.topics")
+    fake.topics = {"with": "something else entirely"}
+    monkeypatch.setitem(sys.modules, "pydoc_data.topics", fake)
+    corpus = python_docs.__wrapped__()
+    assert len(corpus.text) == frozen.FILES["python_docs"].chars == 465_048
+    assert corpus.text == frozen.read_text("python_docs")
+    assert "something else entirely" not in corpus.text
+    assert len(corpus.vocab) == 103
+
+
+def test_frozen_files_are_checked_against_their_checksum(monkeypatch):
+    for key, entry in frozen.FILES.items():
+        assert len(frozen.read_text(key)) == entry.chars
+        assert entry.source and entry.licence
+    bad = frozen.FrozenFile(**{**vars(frozen.FILES["python_docs"]), "sha256": "0" * 64})
+    monkeypatch.setitem(frozen.FILES, "python_docs", bad)
+    with pytest.raises(ValueError, match="python_docs.txt.xz is corrupted: SHA-256 2a95"):
+        frozen.read_text.__wrapped__("python_docs")
+    with pytest.raises(KeyError, match="key must be one of"):
+        frozen.read_text("tatoeba")

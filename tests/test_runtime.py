@@ -67,3 +67,42 @@ def test_describe_names_device_and_scale(monkeypatch):
     monkeypatch.delenv("SEQCOURSE_SCALE", raising=False)
     line = runtime.describe()
     assert "device cpu" in line and "scale cpu" in line and torch.__version__ in line
+
+
+def test_seed_shift_is_added_to_the_seed(monkeypatch):
+    monkeypatch.setenv("SEQCOURSE_SEED_SHIFT", "7")
+    assert runtime.seed_shift() == 7
+    assert runtime.seed_everything(3) == 10
+    shifted = torch.rand(3)
+    monkeypatch.delenv("SEQCOURSE_SEED_SHIFT")
+    assert runtime.seed_shift() == 0
+    assert runtime.seed_everything(10) == 10
+    assert torch.equal(torch.rand(3), shifted)  # seed 3 + shift 7 is seed 10
+    assert "seed shift 0" in runtime.describe()
+
+
+@pytest.mark.parametrize("bad", ["-1", "1.5", "many", str(2**20)])
+def test_seed_shift_rejects_bad_values(monkeypatch, bad):
+    monkeypatch.setenv("SEQCOURSE_SEED_SHIFT", bad)
+    with pytest.raises(ValueError, match=f"SEQCOURSE_SEED_SHIFT must be .*got .*{bad}"):
+        runtime.seed_everything(0)
+
+
+def test_full_precision_switches_tf32_off_and_restores():
+    flags = runtime._precision_flags()
+    before = [getattr(obj, name) for obj, name in flags]
+    with runtime.full_precision():
+        inside = [getattr(obj, name) for obj, name in flags]
+        assert all(value in (False, "ieee") for value in inside)
+    assert [getattr(obj, name) for obj, name in flags] == before
+    with pytest.raises(RuntimeError), runtime.full_precision():  # restored on error too
+        raise RuntimeError("boom")
+    assert [getattr(obj, name) for obj, name in flags] == before
+
+
+def test_tolerance_depends_on_dtype_and_device():
+    assert runtime.tolerance(torch.float64, "cpu") < runtime.tolerance(torch.float32, "cpu")
+    assert runtime.tolerance(torch.float32, "cpu") < runtime.tolerance(torch.float32, "cuda")
+    assert runtime.tolerance(torch.float32, torch.device("cuda", 0)) == 1e-4
+    with pytest.raises(ValueError, match=r"\(device, dtype\) must be one of .*got \('cpu'"):
+        runtime.tolerance(torch.float16, "cpu")

@@ -1,0 +1,68 @@
+"""The scripts under .ci/: the nbclient notebook runner and the book build's stall check."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / ".ci" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def notebook(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nbformat.write(nb, path)
+    return path
+
+
+def test_runner_lists_every_page_but_the_assignments():
+    pages = [str(p.relative_to(ROOT)) for p in load("run_notebooks").book_pages()]
+    assert "book/01_markov_hmm/chapter.ipynb" in pages and "book/01_markov_hmm/lab.ipynb" in pages
+    assert not [p for p in pages if p.endswith("assignment.ipynb") or "/student/" in p]
+
+
+def test_runner_reports_pass_fail_seconds_and_the_environment(tmp_path):
+    good = notebook(
+        tmp_path / "good.ipynb",
+        "import os\nfrom seqcourse import seed_everything",
+        "assert os.environ['SEQCOURSE_SEED_SHIFT'] == '5' and seed_everything(1) == 6",
+    )
+    bad = notebook(tmp_path / "bad.ipynb", "x = 1", "assert x == 2, 'x is not 2'")
+    out = tmp_path / "run.json"
+    args = [str(good), str(bad), "--shift", "5", "--device", "cpu", "--json", str(out)]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / ".ci" / "run_notebooks.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    printed = done.stdout
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "seed shift 5" in printed.splitlines()[0]
+    assert "1 passed, 1 failed" in printed
+    record = json.loads(out.read_text())
+    status = {Path(r["notebook"]).name: r for r in record["results"]}
+    assert status["good.ipynb"]["status"] == "pass"
+    assert status["bad.ipynb"]["status"] == "FAIL"
+    assert "cell 1" in status["bad.ipynb"]["error"] and "x is not 2" in status["bad.ipynb"]["error"]
+    assert record["python"] == ".".join(map(str, sys.version_info[:3]))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "reference", "stall"),
+    [(311.6, 12.0, True), (60.0, 25.0, False), (100.0, 90.0, False), (181.0, 90.0, True)],
+)
+def test_stall_check_flags_a_build_far_slower_than_nbval(seconds, reference, stall):
+    assert load("exec_times").stalled(seconds, reference) is stall
