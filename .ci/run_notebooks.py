@@ -9,8 +9,8 @@ GPU machine with a bare PyTorch can run the whole book:
     python .ci/run_notebooks.py --shift 37 book/04_lstm_gru/temporal_order.ipynb
     make run-notebooks SCALE=gpu SHIFT=0              # the same through make
 
-The executed pages are the chapters, their section pages and the labs (not the assignment
-sources, which tests/test_assignments.py grades with otter). Every kernel inherits
+The executed pages are the chapters, their section pages, the labs and the appendix's
+notebook pages (not the assignment sources, which tests/test_assignments.py grades with otter). Every kernel inherits
 SEQCOURSE_SCALE, SEQCOURSE_SEED_SHIFT and SEQCOURSE_DEVICE from the options below, and
 OMP_NUM_THREADS = cores // jobs so that parallel kernels do not oversubscribe the CPU. The
 first line printed is the device line of ``seqcourse.runtime.describe()``; ``--json FILE``
@@ -36,12 +36,10 @@ BOOK = ROOT / "book"
 
 
 def book_pages() -> list[Path]:
-    """Chapters, section pages and labs: every committed notebook but the assignments."""
-    return sorted(
-        path
-        for path in BOOK.glob("[0-9][0-9]_*/*.ipynb")
-        if path.name != "assignment.ipynb" and ".ipynb_checkpoints" not in path.parts
-    )
+    """Chapters, section pages, labs and appendix pages: every committed notebook but the
+    assignment sources."""
+    pages = [*BOOK.glob("[0-9][0-9]_*/*.ipynb"), *BOOK.glob("*.ipynb")]
+    return sorted(path for path in pages if path.name != "assignment.ipynb")
 
 
 def execute(path: Path, cell_timeout: int) -> dict[str, object]:

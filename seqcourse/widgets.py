@@ -14,18 +14,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["sliders"]
+__all__ = ["controls_box", "sliders"]
 
 
-def sliders(panel: Callable[..., Any], **controls: Any) -> Any:
+def sliders(panel: Callable[..., Any], **controls: Any) -> None:
     """Show ``controls`` above an output area where ``panel(**values)`` is redrawn on change.
 
     panel: a function whose keyword arguments are the controls' names; it draws (plots,
     prints) and may return a value, which is not shown. controls: ipywidgets value widgets
-    (IntSlider, FloatSlider, Dropdown, Text, ...) by argument name. Returns the VBox it
-    displays, whose ``.children[-1]`` is the output area.
+    (IntSlider, FloatSlider, Dropdown, Text, ...) by argument name.
     """
-    from IPython.display import clear_output, display
+    from IPython.display import display
+
+    display(controls_box(panel, **controls))
+
+
+def controls_box(panel: Callable[..., Any], **controls: Any) -> Any:
+    """The widget ``sliders`` displays: the controls, a hint, then the output area (a VBox)."""
+    from IPython.display import clear_output
     from ipywidgets import HTML, Output, ValueWidget, VBox
 
     if not callable(panel):
@@ -49,6 +55,4 @@ def sliders(panel: Callable[..., Any], **controls: Any) -> Any:
 
     for control in controls.values():
         control.observe(redraw, names="value")
-    box = VBox([*controls.values(), hint, out])
-    display(box)
-    return box
+    return VBox([*controls.values(), hint, out])

@@ -163,7 +163,12 @@ def test_toc_lists_chapter_lab_and_assignment_of_every_chapter() -> None:
     for name in listed:
         if not name.endswith(STUDENT):
             assert list(ROOT.glob(f"{name}.*")), f"_toc.yml lists {name}, which does not exist"
-    assert listed[-3:] == ["book/notation", "book/bibliography", "book/execution"]
+    assert listed[-4:] == [
+        "book/notation",
+        "book/bibliography",
+        "book/reproducibility",
+        "book/execution",
+    ]
 
 
 def test_toc_lists_every_extra_page_under_its_chapter() -> None:
