@@ -10,8 +10,9 @@ GPU machine with a bare PyTorch can run the whole book:
     make run-notebooks SCALE=gpu SHIFT=0              # the same through make
 
 The executed pages are the chapters, their section pages, the labs and the appendix's
-notebook pages (not the assignment sources, which tests/test_assignments.py grades with otter). Every kernel inherits
-SEQCOURSE_SCALE, SEQCOURSE_SEED_SHIFT and SEQCOURSE_DEVICE from the options below, and
+notebook pages (not the assignment sources, which tests/test_assignments.py grades with
+otter). Every kernel inherits SEQCOURSE_SCALE, SEQCOURSE_SEED_SHIFT and SEQCOURSE_DEVICE
+from the options below, and
 OMP_NUM_THREADS = cores // jobs so that parallel kernels do not oversubscribe the CPU. The
 first line printed is the device line of ``seqcourse.runtime.describe()``; ``--json FILE``
 also writes the table (with the machine, Python and torch versions) for the book's

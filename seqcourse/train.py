@@ -27,12 +27,29 @@ text, evaluated statefully (the hidden state carried across windows, as in train
 loss, backward, optional clipping, optimizer step, a tqdm bar, and a ``History`` of the
 loss and of the gradient norm before clipping; ``val_fn`` runs in eval mode under
 ``torch.no_grad()``.
+
+Comparisons over seeds (chapter 4's long-lag pages): a claim that one model learns and
+another does not rests on several seeds per model, not on one run. ``train_seeds`` trains
+one architecture from S seeds (seed k fixes the initial weights) on the same minibatches
+(``Minibatches``), each seed with its own Adam and its own gradient clipping, and stops a
+seed at the first validation where ``stop`` says it is done. With ``batched=True`` the S
+models run as one: their parameters are stacked along a new first dimension
+(``torch.func.stack_module_state``) and ``torch.func.vmap`` maps one forward pass over it,
+
+    loss = sum_k loss_fn(f(x; theta_k), y),   so   d loss / d theta_k = d loss_k / d theta_k,
+
+the gradient of each seed's own loss: clipped per seed and passed to an elementwise optimizer
+(Adam), the S runs are the S separate runs, to rounding, at the cost of one run with S times
+the arithmetic. Modules whose forward is one fused kernel (nn.RNN, nn.LSTM, nn.GRU) have no
+vmap rule; they train with ``batched=False``, one seed after the other.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
@@ -41,17 +58,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from seqcourse._checks import check_int
 
 __all__ = [
     "History",
+    "LastStep",
+    "Minibatches",
+    "SeedRuns",
     "clip_grad_norm",
     "detach_state",
     "evaluate_bits_per_char",
     "sequence_cross_entropy",
     "train",
+    "train_seeds",
     "train_tbptt",
 ]
 
@@ -180,6 +202,20 @@ class History:
                 raise ValueError("val_fn must not return a metric named 'step' (reserved)")
             self.val.setdefault(key, []).append(float(value))
 
+    def first_step(
+        self, key: str, *, below: float | None = None, above: float | None = None
+    ) -> int | None:
+        """The first validation step at which metric ``key`` is below ``below`` (or above
+        ``above``; give exactly one), or None if it never was."""
+        if (below is None) == (above is None):
+            raise ValueError("give exactly one of below= and above=")
+        if key not in self.val or key == "step":
+            raise KeyError(f"key must be a validation metric {list(self.val)[1:]}, got {key!r}")
+        for step, value in zip(self.val["step"], self.val[key], strict=True):
+            if (value < below) if below is not None else (value > above):  # type: ignore[operator]
+                return int(step)
+        return None
+
     def last(self, key: str = "loss") -> float:
         """The latest value of 'loss', 'grad_norm', 'step' or a validation metric."""
         if key in ("loss", "grad_norm", "step"):
@@ -304,6 +340,234 @@ def _len_or_none(obj: Any) -> int | None:
         return len(obj)
     except TypeError:
         return None
+
+
+# ---------------------------------------------------------------------------- seeds
+class LastStep(nn.Module):
+    """A recurrent layer read out at its last step: x (B, T, D) -> head(h_T) (B, n_out).
+
+    rnn: a module called as ``rnn(x) -> (output (B, T, H), state)`` with a ``hidden_size``
+    (nn.RNN, nn.LSTM, nn.GRU, seqcourse.gated.LSTM/GRU, batch_first); head: nn.Linear(H, n_out).
+    The model of the long-lag problems, which ask for one answer after the whole sequence.
+    """
+
+    def __init__(self, rnn: nn.Module, n_out: int) -> None:
+        super().__init__()
+        if not isinstance(getattr(rnn, "hidden_size", None), int):
+            raise TypeError(f"rnn must be a recurrent module with hidden_size, got {rnn!r}")
+        self.rnn = rnn
+        self.head = nn.Linear(rnn.hidden_size, check_int(n_out, "n_out"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(x)[0][:, -1])  # h_T (B, H) -> (B, n_out)
+
+
+class Minibatches:
+    """``steps`` minibatches (x[idx], y[idx]) of ``batch`` rows drawn with replacement.
+
+    x: (N, ...), y: (N, ...) on the CPU. The rows come from a generator seeded with ``seed``
+    at each iteration, so every model trained on it sees the same batches in the same order.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int, seed: int) -> None:
+        if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
+            raise TypeError(f"x and y must be tensors, got {type(x).__name__}, {type(y).__name__}")
+        if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+            raise ValueError(
+                f"x and y must hold the same number N >= 1 of rows, got {x.shape[0]} and "
+                f"{y.shape[0]}"
+            )
+        self.x, self.y = x, y
+        self.batch, self.steps = check_int(batch, "batch"), check_int(steps, "steps")
+        self.seed = check_int(seed, "seed", low=0)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        gen = torch.Generator().manual_seed(self.seed)
+        for _ in range(self.steps):
+            idx = torch.randint(0, len(self.x), (self.batch,), generator=gen)
+            yield self.x[idx], self.y[idx]
+
+
+@dataclass
+class SeedRuns:
+    """What ``train_seeds`` returns: per seed, the trained model and its ``History``.
+
+    seconds: the wall time of all seeds together. ``models[k]`` holds the weights at the
+    validation where ``stop`` ended seed k, or at the last step.
+    """
+
+    seeds: list[int]
+    models: list[nn.Module]
+    histories: list[History]
+    seconds: float
+
+
+class _Until:
+    """The batches of ``batches`` until ``done()`` (asked before each one); keeps its len."""
+
+    def __init__(self, batches: Iterable[Any], done: Callable[[], bool]) -> None:
+        self.batches, self.done = batches, done
+
+    def __len__(self) -> int:
+        return len(self.batches)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self.batches:
+            if self.done():
+                return
+            yield item
+
+
+def _per_seed_clip(grads: list[torch.Tensor], clip: float | None) -> torch.Tensor:
+    """(eq-bptt-clip) for each seed k on its own: grads are (S, ...) each; returns the
+    norms (S,) before clipping."""
+    norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads]).norm(dim=0)  # (S,)
+    if clip is not None:
+        coef = torch.clamp(clip / (norms + _CLIP_EPS), max=1.0)  # (S,)
+        for g in grads:
+            g.mul_(coef.view(-1, *[1] * (g.dim() - 1)))
+    return norms
+
+
+def train_seeds(
+    build: Callable[[], nn.Module],
+    seeds: Sequence[int],
+    batches: Iterable[tuple[Any, Any]],
+    loss_fn: Callable[[Any, Any], torch.Tensor],
+    lr: float,
+    *,
+    clip: float | None = None,
+    val_fn: ValFn | None = None,
+    val_every: int | None = None,
+    stop: Callable[[Mapping[str, float]], bool] | None = None,
+    batched: bool | None = None,
+    progress: bool = True,
+) -> SeedRuns:
+    """Train one architecture from each seed in ``seeds`` with Adam(lr), on the same batches.
+
+    build: makes the model (on its device); called after ``torch.manual_seed(seed)``, so seed
+        k fixes model k's initial weights. batches: iterated once per seed, e.g.
+        ``Minibatches``, whose batches are the same on every pass.
+    clip: each seed's gradient norm is clipped on its own (eq-bptt-clip).
+    val_fn, val_every: as in ``train``; stop: called with each validation's metrics, True ends
+        that seed (its model keeps the weights of that step, its history ends there).
+    batched: True trains the seeds as one model mapped over stacked parameters with
+        ``torch.func.vmap`` (module docstring), the same runs to rounding, faster for models
+        written as many small operations; False trains them one after the other with
+        ``train``. None (default): False when the model holds an nn.RNN, nn.LSTM or nn.GRU
+        (their fused kernels have no vmap rule), True otherwise.
+    """
+    seeds = [check_int(s, "seed", low=0) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed, got none")
+    if stop is not None and val_fn is None:
+        raise ValueError("stop needs a val_fn whose metrics it can look at")
+    if isinstance(batches, Iterator):
+        raise TypeError("batches must be re-iterable (a list, Minibatches), not an iterator")
+    lr, clip = _positive_float(lr, "lr"), _optional_clip(clip)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+    if val_fn is not None and not callable(val_fn):
+        raise TypeError(f"val_fn must be callable or None, got {type(val_fn).__name__}")
+    if val_every is not None:
+        check_int(val_every, "val_every")
+    models = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        models.append(build())
+    if batched is None:
+        batched = not any(isinstance(m, nn.RNNBase) for m in models[0].modules())
+    start = time.perf_counter()
+    if batched:
+        bar = tqdm(total=_len_or_none(batches), desc=f"{len(seeds)} seeds", disable=not progress)
+        with bar:
+            histories = _train_stacked(
+                models, batches, loss_fn, lr, clip, val_fn, val_every, stop, bar
+            )
+    else:
+        histories = [
+            _train_one(model, batches, loss_fn, lr, clip, val_fn, val_every, stop, progress)
+            for model in models
+        ]
+    return SeedRuns(seeds, models, histories, time.perf_counter() - start)
+
+
+def _train_one(model, batches, loss_fn, lr, clip, val_fn, val_every, stop, progress):
+    """One seed with ``train``, ending at the first validation that ``stop`` accepts."""
+    latest: dict[str, float] = {}
+
+    def validate(m: nn.Module) -> Mapping[str, float]:
+        result = val_fn(m)  # type: ignore[misc]
+        latest.clear()
+        latest.update(result if isinstance(result, Mapping) else {"loss": result})
+        return dict(latest)
+
+    def done() -> bool:
+        return stop is not None and bool(latest) and bool(stop(latest))
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    return train(
+        model,
+        _Until(batches, done),
+        loss_fn,
+        optimizer,
+        clip=clip,
+        progress=progress,
+        val_fn=None if val_fn is None else validate,
+        val_every=val_every,
+    )
+
+
+def _train_stacked(models, batches, loss_fn, lr, clip, val_fn, val_every, stop, bar):
+    """All seeds at once: vmap over the stacked parameters (see the module docstring)."""
+    S, dev = len(models), _model_device(models[0], None)
+    params, buffers = stack_module_state(models)  # name -> (S, ...) leaf tensors
+    base = copy.deepcopy(models[0]).to("meta").train()  # the architecture, without weights
+
+    def forward(p, b, x):  # one seed's parameters, the shared minibatch
+        return functional_call(base, (p, b), (x,))
+
+    batched_forward = vmap(forward, in_dims=(0, 0, None))  # -> (S, ...) outputs
+    batched_loss = vmap(loss_fn, in_dims=(0, None))  # -> (S,) losses
+    optimizer = torch.optim.Adam(params.values(), lr=lr)  # elementwise: S separate Adams
+    histories = [History() for _ in range(S)]
+    running = list(range(S))  # the seeds not stopped yet
+
+    def unstack(k: int) -> None:  # copy seed k's slice into models[k]
+        with torch.no_grad():
+            for name, value in [*models[k].named_parameters(), *models[k].named_buffers()]:
+                value.copy_((params if name in params else buffers)[name][k])
+
+    for x, y in batches:
+        if not running:
+            break
+        x, y = _to(x, dev), _to(y, dev)
+        optimizer.zero_grad(set_to_none=True)
+        losses = batched_loss(batched_forward(params, buffers, x), y)  # (S,)
+        losses.sum().backward()  # seed k's parameters get d loss_k only
+        norms = _per_seed_clip([p.grad for p in params.values() if p.grad is not None], clip)
+        optimizer.step()
+        losses_now, norms_now = losses[running].tolist(), norms[running].tolist()
+        for k, loss, norm in zip(running, losses_now, norms_now, strict=True):
+            histories[k].record(loss, norm)
+        bar.update(1)
+        step = len(histories[running[0]].step)
+        if val_fn is None or not val_every or step % val_every:
+            continue
+        for k in list(running):
+            unstack(k)
+            _validate(models[k], val_fn, histories[k])
+            metrics = {key: v[-1] for key, v in histories[k].val.items() if key != "step"}
+            if stop is not None and stop(metrics):
+                running.remove(k)
+    for k in running:
+        unstack(k)
+        if val_fn is not None and val_every is None:
+            _validate(models[k], val_fn, histories[k])
+    return histories
 
 
 # ---------------------------------------------------------------------------- TBPTT

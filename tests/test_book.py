@@ -180,3 +180,14 @@ def test_toc_lists_every_extra_page_under_its_chapter() -> None:
     for parent, children in sections.items():
         for name in children:
             assert list(ROOT.glob(f"{name}.*")), f"_toc.yml lists {name} under {parent}: missing"
+
+
+@pytest.mark.parametrize("path", committed_notebooks(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_widgets_draw_nothing_while_the_page_executes(path: Path) -> None:
+    """No `interact`: it draws inside an Output widget during execution, which made the book
+    build wait out whole cell timeouts (bench/widget_stall.py); labs use
+    seqcourse.widgets.sliders."""
+    notebook = nbformat.read(path, as_version=4)
+    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    found = re.findall(r"\b(interact|interactive|interactive_output|interact_manual)\(", code)
+    assert not found, f"{path.relative_to(ROOT)} calls {sorted(set(found))}; use sliders()"

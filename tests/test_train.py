@@ -15,11 +15,15 @@ from torch import nn
 from seqcourse.runtime import seed_everything
 from seqcourse.train import (
     History,
+    LastStep,
+    Minibatches,
+    SeedRuns,
     clip_grad_norm,
     detach_state,
     evaluate_bits_per_char,
     sequence_cross_entropy,
     train,
+    train_seeds,
     train_tbptt,
 )
 
@@ -82,6 +86,27 @@ class DelayLine(nn.Module):
             state = torch.cat([self.u * x[:, t, :1], state[:, :-1]], dim=1)
             outs.append(state[:, self.d])
         return torch.stack(outs, dim=1)[..., None], state
+
+
+class PyRNN(nn.Module):
+    """A tanh RNN written one operation per step, so torch.func.vmap can map it over
+    stacked parameters (nn.RNN's fused kernel has no vmap rule); ``gain`` is a buffer.
+    forward(x (B, T, D)) -> (out (B, T, H), h_T)."""
+
+    def __init__(self, d_in=2, hidden=4):
+        super().__init__()
+        self.hidden_size = hidden
+        self.w_ih = nn.Parameter(torch.randn(hidden, d_in) / d_in**0.5)
+        self.w_hh = nn.Parameter(torch.randn(hidden, hidden) / hidden**0.5)
+        self.b = nn.Parameter(torch.zeros(hidden))
+        self.register_buffer("gain", torch.tensor(0.9))
+
+    def forward(self, x):
+        h, outs = x.new_zeros(x.shape[0], self.hidden_size), []
+        for t in range(x.shape[1]):
+            h = torch.tanh(self.gain * (x[:, t] @ self.w_ih.t() + h @ self.w_hh.t() + self.b))
+            outs.append(h)
+        return torch.stack(outs, dim=1), h
 
 
 class Recording(nn.Module):
@@ -295,6 +320,171 @@ def test_train_rejects_bad_arguments():
         History().last("accuracy")
     with pytest.raises(ValueError, match="no value"):
         History().last("loss")
+
+
+# ---------------------------------------------------------------------------- seeds
+def test_history_first_step():
+    hist = History()
+    for step in range(1, 7):
+        hist.record(1.0, 1.0)
+        if step % 2 == 0:
+            hist.record_val({"mse": 1.0 / step, "acc": step / 10})
+    assert hist.first_step("mse", below=0.3) == 4
+    assert hist.first_step("acc", above=0.5) == 6
+    assert hist.first_step("mse", below=0.01) is None
+    with pytest.raises(ValueError, match="exactly one"):
+        hist.first_step("mse")
+    with pytest.raises(ValueError, match="exactly one"):
+        hist.first_step("mse", below=1.0, above=0.0)
+    with pytest.raises(KeyError, match="validation metric"):
+        hist.first_step("loss", below=1.0)
+
+
+def test_last_step_reads_the_last_hidden_state():
+    torch.manual_seed(0)
+    model = LastStep(nn.GRU(3, 4, batch_first=True), 2)
+    x = torch.randn(5, 7, 3)
+    out = model(x)
+    assert out.shape == (5, 2)
+    torch.testing.assert_close(out, model.head(model.rnn(x)[0][:, -1]))
+    with pytest.raises(TypeError, match="hidden_size"):
+        LastStep(nn.Linear(3, 4), 2)
+
+
+def test_minibatches_are_the_same_on_every_pass_and_follow_the_seed():
+    x, y = torch.arange(20.0)[:, None], torch.arange(20)
+    batches = Minibatches(x, y, batch=4, steps=3, seed=7)
+    first, again = list(batches), list(batches)
+    assert len(batches) == len(first) == 3
+    gen = torch.Generator().manual_seed(7)
+    for (xb, yb), (xa, ya) in zip(first, again, strict=True):
+        idx = torch.randint(0, 20, (4,), generator=gen)
+        assert torch.equal(yb, idx) and torch.equal(xb[:, 0], idx.float())
+        assert torch.equal(xb, xa) and torch.equal(yb, ya)
+    other = [yb for _, yb in Minibatches(x, y, batch=4, steps=3, seed=8)]
+    assert not all(torch.equal(a, b) for (_, a), b in zip(first, other, strict=True))
+
+
+def test_minibatches_reject_bad_arguments():
+    x, y = torch.zeros(4, 2), torch.zeros(4)
+    with pytest.raises(ValueError, match="same number"):
+        Minibatches(x, torch.zeros(3), 2, 1, 0)
+    with pytest.raises(TypeError, match="tensors"):
+        Minibatches(x.numpy(), y, 2, 1, 0)
+    with pytest.raises(ValueError, match="batch must be"):
+        Minibatches(x, y, 0, 1, 0)
+    with pytest.raises(ValueError, match="seed must be"):
+        Minibatches(x, y, 2, 1, -1)
+
+
+def adding_like(n=64, T=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, T, 2, generator=g, dtype=torch.float64)
+    return x, x[:, 0, 0] + x[:, -1, 1]
+
+
+def last_mse(out, y):
+    return F.mse_loss(out.squeeze(-1), y)
+
+
+@pytest.mark.parametrize("hidden", [1, 4])
+def test_train_seeds_batched_equals_one_seed_after_the_other(hidden):
+    """vmap over stacked parameters, per-seed clipping and one Adam over the stack give
+    the runs that training each seed alone gives, to rounding (float64)."""
+    x, y = adding_like()
+
+    def build():
+        return LastStep(PyRNN(2, hidden), 1).double()
+
+    def val(m):
+        return {"mse": last_mse(m(x), y).item()}
+
+    batches = Minibatches(x, y, batch=8, steps=12, seed=3)
+    kw = dict(clip=0.05, val_fn=val, val_every=4, progress=False)  # small clip: clipping acts
+    together = train_seeds(build, [5, 6, 7], batches, last_mse, 1e-2, batched=True, **kw)
+    apart = train_seeds(build, [5, 6, 7], batches, last_mse, 1e-2, batched=False, **kw)
+    assert isinstance(together, SeedRuns) and together.seeds == [5, 6, 7]
+    assert together.seconds > 0
+    for a, b in zip(together.histories, apart.histories, strict=True):
+        assert a.step == b.step == list(range(1, 13))
+        assert a.val["step"] == [4, 8, 12]
+        np.testing.assert_allclose(a.loss, b.loss, rtol=1e-10)
+        np.testing.assert_allclose(a.grad_norm, b.grad_norm, rtol=1e-10)
+        np.testing.assert_allclose(a.val["mse"], b.val["mse"], rtol=1e-10)
+    for ma, mb in zip(together.models, apart.models, strict=True):
+        for p, q in zip(ma.parameters(), mb.parameters(), strict=True):
+            torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)
+    assert min(together.histories[0].grad_norm) > 0.05  # the clip did act
+    losses = [h.loss for h in together.histories]
+    assert losses[0] != losses[1]  # the seeds differ
+
+
+def test_train_seeds_sequential_is_train_from_the_seed():
+    """Seed k of train_seeds is the model built after torch.manual_seed(k) and trained
+    with train() and Adam on the same batches; a model holding an nn.LSTM (no vmap rule)
+    trains that way by default."""
+    x, y = adding_like(seed=1)
+    batches = Minibatches(x, y, batch=8, steps=10, seed=0)
+
+    def build():
+        return LastStep(nn.LSTM(2, 4, batch_first=True), 1).double()
+
+    runs = train_seeds(build, [11], batches, last_mse, 3e-3, clip=1.0, progress=False)
+    torch.manual_seed(11)
+    model = build()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    hist = train(model, batches, last_mse, opt, clip=1.0, progress=False)
+    assert runs.histories[0].loss == hist.loss
+    for p, q in zip(runs.models[0].parameters(), model.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_train_seeds_stops_each_seed_at_its_first_accepted_validation(batched):
+    x, y = adding_like(seed=2)
+
+    def build():
+        return LastStep(PyRNN(2, 4), 1).double()
+
+    def val(m):
+        return {"mse": last_mse(m(x), y).item()}
+
+    batches = Minibatches(x, y, batch=16, steps=40, seed=0)
+    kw = dict(clip=1.0, val_fn=val, val_every=5, progress=False, batched=batched)
+    full = train_seeds(build, [0, 1], batches, last_mse, 3e-2, **kw)
+    level = float(np.median([h.val["mse"][3] for h in full.histories]))  # between the seeds
+    runs = train_seeds(
+        build, [0, 1], batches, last_mse, 3e-2, stop=lambda m: m["mse"] < level, **kw
+    )
+    for whole, cut, model in zip(full.histories, runs.histories, runs.models, strict=True):
+        first = whole.first_step("mse", below=level)
+        end = first if first is not None else 40
+        assert cut.step[-1] == cut.val["step"][-1] == end
+        assert cut.loss == pytest.approx(whole.loss[:end], rel=1e-10)
+        assert val(model)["mse"] == pytest.approx(cut.val["mse"][-1], rel=1e-10)  # its weights
+    ends = [h.step[-1] for h in runs.histories]
+    assert min(ends) < 40  # at least one seed stopped early
+
+
+def test_train_seeds_rejects_bad_arguments():
+    x, y = adding_like()
+    batches = Minibatches(x, y, batch=8, steps=2, seed=0)
+
+    def build():
+        return LastStep(PyRNN(2, 4), 1).double()
+
+    with pytest.raises(ValueError, match="at least one seed"):
+        train_seeds(build, [], batches, last_mse, 1e-2)
+    with pytest.raises(ValueError, match="stop needs a val_fn"):
+        train_seeds(build, [0], batches, last_mse, 1e-2, stop=lambda m: True)
+    with pytest.raises(TypeError, match="re-iterable"):
+        train_seeds(build, [0], iter(batches), last_mse, 1e-2)
+    with pytest.raises(ValueError, match="lr must be"):
+        train_seeds(build, [0], batches, last_mse, 0.0)
+    with pytest.raises(TypeError, match="loss_fn must be callable"):
+        train_seeds(build, [0], batches, "mse", 1e-2)
+    with pytest.raises(ValueError, match="seed must be"):
+        train_seeds(build, [-1], batches, last_mse, 1e-2)
 
 
 # ---------------------------------------------------------------------------- TBPTT
