@@ -191,3 +191,23 @@ def test_widgets_draw_nothing_while_the_page_executes(path: Path) -> None:
     code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
     found = re.findall(r"\b(interact|interactive|interactive_output|interact_manual)\(", code)
     assert not found, f"{path.relative_to(ROOT)} calls {sorted(set(found))}; use sliders()"
+
+
+def test_every_equation_the_package_cites_is_labelled_in_the_book() -> None:
+    """Docstrings point readers at equations as (eq-name); each must be a label in book/."""
+    cited = {
+        label
+        for path in (ROOT / "seqcourse").rglob("*.py")
+        for label in re.findall(r"\beq-[a-z0-9]+(?:-[a-z0-9]+)*", path.read_text())
+    }
+    defined = set()
+    for path in [*BOOK.rglob("*.ipynb"), *BOOK.rglob("*.md")]:
+        if "student" in path.parts or "_build" in path.parts:
+            continue
+        text = path.read_text()
+        if path.suffix == ".ipynb":
+            text = "\n".join(cell.source for cell in nbformat.reads(text, as_version=4).cells)
+        defined |= set(re.findall(r"^\$\$ \((eq-[a-z0-9-]+)\)\s*$", text, flags=re.M))
+    assert cited, "the package cites no equation label: the pattern above is stale"
+    missing = sorted(cited - defined)
+    assert not missing, f"cited in seqcourse/ but labelled nowhere in book/: {missing}"
