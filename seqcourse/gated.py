@@ -69,6 +69,7 @@ __all__ = [
     "lstm_layer",
     "gru_layer",
     "init_recurrent_",
+    "forget_bias_",
     "state_jacobian_norms",
 ]
 
@@ -452,13 +453,9 @@ class LSTM(_Recurrent):
         """nn.LSTM's uniform initialisation; then b_f = forget_bias when it is set, peephole
         weights 0, layer-norm gains 1 and the cell's layer-norm bias 0."""
         self._uniform_init()
-        H = self.hidden_size
         with torch.no_grad():
             for layer in range(self.num_layers):
                 for sfx in self._suffixes(layer):
-                    if self.forget_bias is not None:
-                        getattr(self, f"bias_ih{sfx}")[H : 2 * H] = self.forget_bias
-                        getattr(self, f"bias_hh{sfx}")[H : 2 * H] = 0.0
                     if self.variant == "peephole":
                         getattr(self, f"peephole{sfx}").zero_()
                     if self.layer_norm:
@@ -466,6 +463,8 @@ class LSTM(_Recurrent):
                         getattr(self, f"ln_hh{sfx}").fill_(1.0)
                         getattr(self, f"ln_c{sfx}")[0] = 1.0
                         getattr(self, f"ln_c{sfx}")[1] = 0.0
+            if self.forget_bias is not None:
+                forget_bias_(self, self.forget_bias)
 
     def forward(
         self,
@@ -659,6 +658,33 @@ def init_recurrent_(module: nn.Module, scheme: str, gain: float = 1.0) -> nn.Mod
                     nn.init.uniform_(block, -1.0 / math.sqrt(H), 1.0 / math.sqrt(H))
     if not found:
         raise ValueError(f"module has no recurrent weights weight_hh*: {type(module).__name__}")
+    return module
+
+
+def forget_bias_(module: nn.Module, value: float) -> nn.Module:
+    """Set the forget-gate bias b_f = b_if + b_hf of every layer and direction to ``value``.
+
+    For nn.LSTM (and this module's LSTM with four gates), whose biases (4H,) hold the gate
+    blocks in the order i, f, g, o: b_if = value and b_hf = 0, as ``LSTM(forget_bias=...)``
+    does at initialisation. Returns ``module``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"value must be a finite number, got {value!r}")
+    H = getattr(module, "hidden_size", None)
+    biases = [
+        (name, b)
+        for name, b in module.named_parameters()
+        if name.startswith(("bias_ih", "bias_hh"))
+    ]
+    if not isinstance(H, int) or not biases:
+        raise ValueError(f"module must be an LSTM with biases, got {type(module).__name__}")
+    with torch.no_grad():
+        for name, bias in biases:
+            if bias.shape != (4 * H,):
+                raise ValueError(
+                    f"{name} must hold 4 gate blocks (4H = {4 * H},), got {tuple(bias.shape)}"
+                )
+            bias[H : 2 * H] = float(value) if name.startswith("bias_ih") else 0.0
     return module
 
 

@@ -71,6 +71,7 @@ __all__ = [
     "clip_grad_norm",
     "detach_state",
     "evaluate_bits_per_char",
+    "median_range",
     "sequence_cross_entropy",
     "train",
     "train_seeds",
@@ -403,6 +404,14 @@ class SeedRuns:
     models: list[nn.Module]
     histories: list[History]
     seconds: float
+
+
+def median_range(values: Sequence[float], fmt: str = ".3f") -> str:
+    """'median (min-max)' of one number per seed, each formatted with ``fmt``; '-' when empty."""
+    if not len(values):
+        return "-"
+    lo, mid, hi = min(values), float(np.median(values)), max(values)
+    return f"{mid:{fmt}} ({lo:{fmt}}-{hi:{fmt}})"
 
 
 class _Until:

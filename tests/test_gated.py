@@ -21,6 +21,7 @@ from seqcourse.gated import (
     GRU_VARIANTS,
     LSTM,
     LSTM_VARIANTS,
+    forget_bias_,
     init_recurrent_,
     state_jacobian_norms,
 )
@@ -822,3 +823,37 @@ def test_lstm_forward_errors_name_the_argument(x, state, error, match):
 def test_gru_forward_errors_name_the_argument(x, h0, error, match):
     with pytest.raises(error, match=match):
         GRU(3, 4)(x, h0)
+
+
+# ------------------------------------------------------------------------ forget_bias_
+def test_forget_bias_sets_b_if_and_clears_b_hf_in_every_layer_and_direction():
+    torch.manual_seed(0)
+    module = nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True)
+    before = {name: p.detach().clone() for name, p in module.named_parameters()}
+    assert forget_bias_(module, 1.5) is module
+    for name, p in module.named_parameters():
+        if name.startswith("bias_"):
+            want = 1.5 if name.startswith("bias_ih") else 0.0
+            assert torch.all(p[4:8] == want), name
+            assert torch.equal(p[:4], before[name][:4]) and torch.equal(p[8:], before[name][8:])
+        else:
+            assert torch.equal(p, before[name]), name  # weights untouched
+    torch.manual_seed(0)
+    ours = LSTM(3, 4, forget_bias=2.0)
+    torch.manual_seed(0)
+    assert torch.equal(forget_bias_(LSTM(3, 4), 2.0).bias_ih_l0, ours.bias_ih_l0)
+
+
+@pytest.mark.parametrize(
+    "module, value, error",
+    [
+        (nn.GRU(3, 4), 1.0, "4 gate blocks"),
+        (nn.LSTM(3, 4, bias=False), 1.0, "LSTM with biases"),
+        (nn.Linear(3, 4), 1.0, "LSTM with biases"),
+        (nn.LSTM(3, 4), float("nan"), "finite number"),
+        (nn.LSTM(3, 4), True, "finite number"),
+    ],
+)
+def test_forget_bias_rejects_what_has_no_forget_bias(module, value, error):
+    with pytest.raises(ValueError, match=error):
+        forget_bias_(module, value)

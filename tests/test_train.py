@@ -21,6 +21,7 @@ from seqcourse.train import (
     clip_grad_norm,
     detach_state,
     evaluate_bits_per_char,
+    median_range,
     sequence_cross_entropy,
     train,
     train_seeds,
@@ -694,3 +695,10 @@ def test_bits_per_char_rejects_bad_input():
         evaluate_bits_per_char(model, torch.tensor([0, 1, 5]))
     with pytest.raises(ValueError, match="batch must be an int >= 1"):
         evaluate_bits_per_char(model, torch.tensor([0, 1]), batch=0)
+
+
+def test_median_range_formats_one_number_per_seed():
+    assert median_range([0.3, 0.1, 0.2]) == "0.200 (0.100-0.300)"
+    assert median_range([350, 300, 450], ".0f") == "350 (300-450)"
+    assert median_range([1, 2], ".1f") == "1.5 (1.0-2.0)"  # the median of an even count
+    assert median_range([]) == "-"
