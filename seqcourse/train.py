@@ -610,13 +610,33 @@ def _check_stream(stream: Any, targets: Any) -> None:
         )
 
 
-def _tbptt_windows(length: int, k1: int, k2: int) -> list[tuple[int, int, int]]:
-    """(start, grad_start, end) per window: steps [start, grad_start) run without a graph."""
-    windows = []
-    for start in range(0, length, k1):
-        end = min(start + k1, length)
-        windows.append((start, max(start, end - k2), end))
-    return windows
+def _tbptt_windows(length: int, k1: int, k2: int) -> list[tuple[int, int, int, int]]:
+    """(graph_start, start, end, cut) per update of TBPTT(k1, k2) over ``length`` steps.
+
+    The update at step ``end`` takes the loss of the targets in [start, end) (k1 of them, the
+    last window maybe fewer) and backpropagates through [graph_start, end): the window and the
+    k2 - k1 steps before it (fewer at the beginning of the stream). ``cut`` is where the next
+    update's graph starts: the forward pass stops there once to save the state (``end`` for
+    the last window).
+    """
+    spans = [(start, min(start + k1, length)) for start in range(0, length, k1)]
+    graph_starts = [max(0, start - (k2 - k1)) for start, _ in spans]
+    cuts = [*graph_starts[1:], length]
+    return [
+        (g, start, end, cut) for g, (start, end), cut in zip(graph_starts, spans, cuts, strict=True)
+    ]
+
+
+def _concat_time(outputs: list[Any]) -> Any:
+    """Model outputs of consecutive pieces joined along the time axis (dim 1)."""
+    if len(outputs) == 1:
+        return outputs[0]
+    if not all(isinstance(o, torch.Tensor) for o in outputs):
+        raise TypeError(
+            "with k2 > k1 the model's output must be a tensor (B, T, ...), got "
+            f"{type(outputs[0]).__name__}"
+        )
+    return torch.cat(outputs, dim=1)
 
 
 def train_tbptt(
@@ -635,26 +655,32 @@ def train_tbptt(
     val_fn: ValFn | None = None,
     val_every: int | None = None,
 ) -> History:
-    """Truncated BPTT, TBPTT(k1, k2), over B parallel streams (chapter 2).
+    """Truncated BPTT, TBPTT(k1, k2) of Williams and Peng, over B parallel streams (chapter 2).
 
     stream: (B, L) int ids or (B, L, D) floats; targets: (B, L, ...) aligned with it (for a
     language model, ``ids = stream_batches(...)``, stream ``ids[:, :-1]``, targets
     ``ids[:, 1:]``). The model is called as ``model(x, state) -> (output, state)`` with
-    state None for the first window of each epoch; state may be a tensor or a tuple of
-    tensors.
+    state None at the start of each epoch; state may be a tensor or a tuple of tensors, and
+    output a tensor with time on dim 1 (or anything ``loss_fn`` takes when k2 = k1).
 
-    Each epoch walks the stream in windows of k1 steps (the last may be shorter), one
-    optimizer step per window. The state leaving a window is carried into the next,
-    detached. In a window the first k1 - k2 steps run under ``torch.no_grad()`` and only
-    advance the state; ``loss_fn(output, targets)`` is taken over the last k2 steps, so no
-    gradient reaches further back than k2 steps. k2 defaults to k1; k1 = k2 = L is full
-    BPTT. Clipping, ``History``, ``device``, ``val_fn`` and ``val_every`` as in ``train``.
+    Every k1 steps (the last update maybe fewer) there is one optimizer step: the loss is
+    ``loss_fn(output, targets)`` over the targets of those k1 steps, so every target counts
+    exactly once, and its gradient is backpropagated through the k2 >= k1 steps that end at
+    the update, eq-tbptt (fewer at the start of the stream and in a shorter last window): the
+    last target of a window sees k2 - 1 steps of history, the first k2 - k1. The k2 - k1
+    steps before the window are run again with a graph, from the state saved (detached) when
+    the previous update passed them. k2 defaults to k1 (non-overlapping
+    windows, the common choice); k1 = k2 = L is full BPTT. Clipping, ``History``,
+    ``device``, ``val_fn`` and ``val_every`` as in ``train``.
     """
     dev = _model_device(model, device)
     k1 = check_int(k1, "k1")
     k2 = k1 if k2 is None else check_int(k2, "k2")
-    if k2 > k1:
-        raise ValueError(f"k2 must be <= k1 = {k1} (backpropagate at most k1 steps), got {k2}")
+    if k2 < k1:
+        raise ValueError(
+            f"k2 must be >= k1 = {k1} (each update backpropagates k2 steps through the k1 "
+            f"steps whose targets it takes), got {k2}"
+        )
     epochs = check_int(epochs, "epochs")
     clip = _optional_clip(clip)
     _check_loop_args(loss_fn, optimizer, val_fn, val_every)
@@ -667,16 +693,21 @@ def train_tbptt(
     try:
         model.train()
         for _ in range(epochs):
-            state = None
-            for start, grad_start, end in windows:
-                if grad_start > start:  # advance the state without keeping a graph
-                    with torch.no_grad():
-                        _, state = model(stream[:, start:grad_start], state)
+            state = None  # the detached state at the current window's graph start
+            for graph_start, start, end, cut in windows:
                 optimizer.zero_grad(set_to_none=True)
-                output, state = model(stream[:, grad_start:end], detach_state(state))
-                loss = _scalar_loss(loss_fn(output, targets[:, grad_start:end]))
+                outputs, carry = [], state
+                for lo, hi in ((graph_start, cut), (cut, end)):
+                    if hi > lo:
+                        out, carry = model(stream[:, lo:hi], carry)
+                        outputs.append(out)
+                    if hi == cut:
+                        state = detach_state(carry)  # where the next update's graph starts
+                output = _concat_time(outputs)
+                if start > graph_start:
+                    output = output[:, start - graph_start :]
+                loss = _scalar_loss(loss_fn(output, targets[:, start:end]))
                 loss.backward()
-                state = detach_state(state)  # carried into the next window, no history
                 _finish_step(model, optimizer, loss, clip, history, bar, val_fn, val_every)
             if val_fn is not None and val_every is None:
                 _validate(model, val_fn, history)
