@@ -22,11 +22,21 @@ projection); each step then costs one (B, H) x (H, 4H) product. Variants (``vari
                  constant error carousel; gates i, g, o only
 
 ``forget_bias`` sets b_f = b_if + b_hf at initialisation (b_if = forget_bias, b_hf = 0);
-Gers et al. 2000 and Jozefowicz et al. 2015 recommend 1. ``layer_norm`` normalises each
-gate's input and recurrent pre-activation over its H units and the cell before the output
-tanh (eq-lstm-layernorm; Ba et al. 2016). ``zoneout`` (eq-zoneout; Krueger et al. 2017)
-keeps each unit of c and h at its previous value with probability zeta_c, zeta_h while training
-and mixes in that proportion at evaluation.
+Gers et al. 2000 and Jozefowicz et al. 2015 recommend 1. ``layer_norm`` normalises the input
+and the recurrent pre-activations separately and the cell before the output tanh, with
+LN(v; gamma) = gamma ⊙ (v - mean(v)) / sqrt(var(v) + eps) over the entries of v, per example:
+
+    layer norm (eq-lstm-layernorm)
+        a_t = LN(W_h h_{t-1}; gamma_h) + LN(W_x x_t; gamma_x) + b,  c_t as (eq-lstm-cell),
+        h_t = o_t ⊙ tanh(LN(c_t; gamma_c, beta_c))
+
+``layer_norm="ba"`` (or True) is Ba, Kiros & Hinton 2016's LN-LSTM: each LN runs over the
+whole stacked G*H vector W_x x_t (and W_h h_{t-1}), all gates together; ``"per_gate"``
+(eq-lstm-layernorm-per-gate) normalises each gate's block of H entries on its own, which
+makes every gate's pre-activation scale-free on its own. Their biases beta_x, beta_h are
+absorbed in b = b_ih + b_hh. ``zoneout`` (eq-zoneout; Krueger et al. 2017) keeps each unit of
+c and h at its previous value with probability zeta_c, zeta_h while training and mixes in that
+proportion at evaluation.
 
 GRU (Cho et al. 2014) in PyTorch's gate order r, z, n (z_t, the update gate, is not the
 output distribution z_t of chapter 2; the letters follow the lectures and PyTorch):
@@ -64,6 +74,7 @@ __all__ = [
     "GRU",
     "LSTM_VARIANTS",
     "GRU_VARIANTS",
+    "LAYER_NORMS",
     "lstm_cell",
     "gru_cell",
     "lstm_layer",
@@ -76,6 +87,7 @@ __all__ = [
 LSTM_VARIANTS = ("vanilla", "peephole", "coupled", "no_forget")
 GRU_VARIANTS = ("pytorch", "cho")
 _LSTM_GATES = {"vanilla": 4, "peephole": 4, "coupled": 3, "no_forget": 3}
+LAYER_NORMS = ("ba", "per_gate")
 _LN_EPS = 1e-5
 
 
@@ -94,12 +106,31 @@ def _check_probability(value: Any, name: str) -> float:
     return float(value)
 
 
-def _layer_norm(a: torch.Tensor, gain: torch.Tensor | None, gates: int) -> torch.Tensor:
-    """Normalise each gate's H pre-activations to mean 0, variance 1, then scale by gain.
+def _check_layer_norm(value: Any) -> str | None:
+    """LSTM's ``layer_norm`` argument as None (off), "ba" or "per_gate"; True means "ba"."""
+    if value is False or value is None:
+        return None
+    if value is True:
+        return "ba"
+    if not isinstance(value, str):
+        raise TypeError(
+            f"layer_norm must be a bool or one of {LAYER_NORMS}, got {type(value).__name__} "
+            f"{value!r}"
+        )
+    return _check_choice(value, "layer_norm", LAYER_NORMS)
 
-    a: (..., gates * H); gain: (gates * H,) or None (no normalisation)."""
+
+def _layer_norm(
+    a: torch.Tensor, gain: torch.Tensor | None, gates: int, form: str = "ba"
+) -> torch.Tensor:
+    """LN of the stacked pre-activations, then times gain (eq-lstm-layernorm).
+
+    a: (..., gates * H); gain: (gates * H,) or None (no normalisation). form "ba": mean 0,
+    variance 1 over all gates * H entries together; "per_gate": over each gate's H entries."""
     if gain is None:
         return a
+    if form == "ba":
+        return F.layer_norm(a, a.shape[-1:], eps=_LN_EPS) * gain
     shape = a.shape
     a = a.reshape(*shape[:-1], gates, shape[-1] // gates)
     a = F.layer_norm(a, a.shape[-1:], eps=_LN_EPS)
@@ -117,6 +148,7 @@ def lstm_cell(
     peephole: torch.Tensor | None = None,
     ln_hh: torch.Tensor | None = None,
     ln_c: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ln_form: str = "ba",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One LSTM step, eqs. (eq-lstm-gates)-(eq-lstm-output), given the input projection.
 
@@ -124,13 +156,14 @@ def lstm_cell(
     (i, f, g, o) or 3 (i, g, o) for "coupled" and "no_forget"; h, c: (B, H) the previous
     state; W_hh: (G*H, H); b_hh: (G*H,) or None; peephole: (3, H) = w_ci, w_cf, w_co for
     "peephole"; ln_hh: (G*H,) recurrent layer-norm gains; ln_c: (gain, bias) of the cell's
-    layer norm. Returns (h_t, c_t), each (B, H).
+    layer norm; ln_form: "ba" (LN over all G*H entries, eq-lstm-layernorm) or "per_gate"
+    (over each gate's H, eq-lstm-layernorm-per-gate). Returns (h_t, c_t), each (B, H).
     """
     G = _LSTM_GATES[variant]
     if ln_hh is None:
         a = torch.addmm(xw, h, W_hh.t()) if b_hh is None else xw + F.linear(h, W_hh, b_hh)
     else:
-        a = xw + _layer_norm(h @ W_hh.t(), ln_hh, G)
+        a = xw + _layer_norm(h @ W_hh.t(), ln_hh, G, ln_form)
         a = a if b_hh is None else a + b_hh
     if G == 4 and peephole is None and ln_c is None:
         # the common case in few operations: one sigmoid over all gates (g's is unused)
@@ -188,11 +221,13 @@ def lstm_layer(
     trace: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     fused: bool = False,
     generator: torch.Generator | None = None,
+    ln_form: str = "ba",
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """One layer, one direction of the LSTM over a whole sequence.
 
     x: (B, T, D); h, c: (B, H) initial state; W_ih: (G*H, D); W_hh: (G*H, H); biases
-    (G*H,) or None; ln: (ln_ih, ln_hh, ln_c_gain, ln_c_bias) or None; zoneout: (z_c, z_h).
+    (G*H,) or None; ln: (ln_ih, ln_hh, ln_c_gain, ln_c_bias) or None, normalised as
+    ``ln_form`` says ("ba" or "per_gate", see ``lstm_cell``); zoneout: (zeta_c, zeta_h).
     The input projection W_ih x_t + b_ih of all T steps is one matrix product. ``reverse``
     runs from t = T down to 1. ``trace``, when a list, receives (h_t, c_t) of every step in
     the order computed (for gradient-flow measurements). ``fused=True`` runs the same
@@ -210,17 +245,19 @@ def lstm_layer(
             return fused_lstm(xw, h, c, W_hh, variant, peephole, reverse)
         ln_hh = ln_c = None
     else:
-        xw = _layer_norm(F.linear(x, W_ih), ln[0], G)
+        xw = _layer_norm(F.linear(x, W_ih), ln[0], G, ln_form)
         xw = xw if b_ih is None else xw + b_ih
         ln_hh, ln_c = ln[1], (ln[2], ln[3])
     steps_in = xw.unbind(dim=1)  # T slices (B, G*H); cheaper to backprop than xw[:, t]
     order = range(len(steps_in) - 1, -1, -1) if reverse else range(len(steps_in))
-    z_c, z_h = zoneout
+    zeta_c, zeta_h = zoneout
     hs: list[torch.Tensor] = [h] * len(steps_in)
     for t in order:
-        h_new, c_new = lstm_cell(steps_in[t], h, c, W_hh, b_hh, variant, peephole, ln_hh, ln_c)
-        c = _zoneout(c_new, c, z_c, training, generator)
-        h = _zoneout(h_new, h, z_h, training, generator)
+        h_new, c_new = lstm_cell(
+            steps_in[t], h, c, W_hh, b_hh, variant, peephole, ln_hh, ln_c, ln_form
+        )
+        c = _zoneout(c_new, c, zeta_c, training, generator)
+        h = _zoneout(h_new, h, zeta_h, training, generator)
         hs[t] = h
         if trace is not None:
             trace.append((h, c))
@@ -403,8 +440,11 @@ class LSTM(_Recurrent):
     ``bias_ih_l{k}``, ``bias_hh_l{k}`` (4H,), suffix ``_reverse`` for the backward
     direction. ``variant`` (see the module docstring) changes the cell, not the class:
     "coupled" and "no_forget" have 3H rows (i, g, o), "peephole" adds ``peephole_l{k}``
-    (3, H). ``layer_norm=True`` adds ``ln_ih_l{k}``, ``ln_hh_l{k}`` (G*H,) gains and
-    ``ln_c_l{k}`` (2, H) gain and bias; ``zoneout`` is z or (z_c, z_h), in [0, 1).
+    (3, H). ``layer_norm`` "ba" (or True: Ba et al.'s LN over all G*H pre-activations,
+    eq-lstm-layernorm) or "per_gate" (each gate's H on its own, eq-lstm-layernorm-per-gate)
+    adds ``ln_ih_l{k}``, ``ln_hh_l{k}`` (G*H,) gains and ``ln_c_l{k}`` (2, H) gain and bias;
+    the attribute ``layer_norm`` is then that string, else None. ``zoneout`` is zeta or
+    (zeta_c, zeta_h), in [0, 1).
     """
 
     def __init__(
@@ -416,7 +456,7 @@ class LSTM(_Recurrent):
         bidirectional: bool = False,
         variant: str = "vanilla",
         forget_bias: float | None = None,
-        layer_norm: bool = False,
+        layer_norm: bool | str = False,
         zoneout: float | tuple[float, float] = 0.0,
     ) -> None:
         self.variant = _check_choice(variant, "variant", LSTM_VARIANTS)
@@ -432,17 +472,19 @@ class LSTM(_Recurrent):
             if not bias:
                 raise ValueError("forget_bias needs bias=True, got bias=False")
         self.forget_bias = None if forget_bias is None else float(forget_bias)
-        self.layer_norm = check_bool(layer_norm, "layer_norm")
+        self.layer_norm = _check_layer_norm(layer_norm)
         z = zoneout if isinstance(zoneout, tuple) else (zoneout, zoneout)
         if len(z) != 2:
-            raise ValueError(f"zoneout must be a number or a pair (z_c, z_h), got {zoneout!r}")
+            raise ValueError(
+                f"zoneout must be a number or a pair (zeta_c, zeta_h), got {zoneout!r}"
+            )
         self.zoneout = (_check_probability(z[0], "zoneout"), _check_probability(z[1], "zoneout"))
         G, H = self._gates, self.hidden_size
         for layer in range(self.num_layers):
             for sfx in self._suffixes(layer):
                 if self.variant == "peephole":
                     self.register_parameter(f"peephole{sfx}", nn.Parameter(torch.empty(3, H)))
-                if layer_norm:
+                if self.layer_norm:
                     self.register_parameter(f"ln_ih{sfx}", nn.Parameter(torch.empty(G * H)))
                     self.register_parameter(f"ln_hh{sfx}", nn.Parameter(torch.empty(G * H)))
                     self.register_parameter(f"ln_c{sfx}", nn.Parameter(torch.empty(2, H)))
@@ -506,6 +548,7 @@ class LSTM(_Recurrent):
                     trace=trace,
                     fused=self.fused,
                     generator=self.generator,
+                    ln_form=self.layer_norm or "ba",
                 )
                 outputs.append(out)
                 h_n.append(h)
@@ -543,7 +586,7 @@ class LSTM(_Recurrent):
         if self.forget_bias is not None:
             extra += f", forget_bias={self.forget_bias}"
         if self.layer_norm:
-            extra += ", layer_norm=True"
+            extra += f", layer_norm={self.layer_norm!r}"
         if self.zoneout != (0.0, 0.0):
             extra += f", zoneout={self.zoneout}"
         return super().extra_repr() + extra

@@ -19,6 +19,7 @@ from torch.autograd.functional import jacobian
 from seqcourse.gated import (
     GRU,
     GRU_VARIANTS,
+    LAYER_NORMS,
     LSTM,
     LSTM_VARIANTS,
     forget_bias_,
@@ -171,10 +172,19 @@ def test_to_torch_round_trip(kind, bias):
         lambda: LSTM(3, 4, variant="coupled"),
         lambda: LSTM(3, 4, variant="no_forget"),
         lambda: LSTM(3, 4, layer_norm=True),
+        lambda: LSTM(3, 4, layer_norm="per_gate"),
         lambda: LSTM(3, 4, zoneout=0.1),
         lambda: GRU(3, 4, variant="cho"),
     ],
-    ids=["peephole", "coupled", "no_forget", "layer_norm", "zoneout", "gru-cho"],
+    ids=[
+        "peephole",
+        "coupled",
+        "no_forget",
+        "layer_norm",
+        "layer_norm-per_gate",
+        "zoneout",
+        "gru-cho",
+    ],
 )
 def test_to_torch_refuses_non_vanilla(make):
     with pytest.raises(ValueError, match="only"):
@@ -186,7 +196,7 @@ def lstm_reference(x, h, c, W_ih, W_hh, b_ih, b_hh, variant="vanilla", peep=None
     """The LSTM equations step by step, one layer, one direction; zoneout as evaluation's
     mixing. Returns (output (B, T, H), h_T, c_T)."""
     H = h.shape[1]
-    z_c, z_h = zoneout
+    zeta_c, zeta_h = zoneout
     outs = []
     for t in range(x.shape[1]):
         a = x[:, t] @ W_ih.T + h @ W_hh.T
@@ -205,8 +215,8 @@ def lstm_reference(x, h, c, W_ih, W_hh, b_ih, b_hh, variant="vanilla", peep=None
         if variant == "peephole":
             a_o = a_o + peep[2] * c_new
         h_new = torch.sigmoid(a_o) * torch.tanh(c_new)
-        c = z_c * c + (1 - z_c) * c_new
-        h = z_h * h + (1 - z_h) * h_new
+        c = zeta_c * c + (1 - zeta_c) * c_new
+        h = zeta_h * h + (1 - zeta_h) * h_new
         outs.append(h)
     return torch.stack(outs, dim=1), h, c
 
@@ -441,6 +451,7 @@ def test_fast_path_is_taken_only_when_it_applies(monkeypatch):
         assert n_calls(fused(GRU(3, 4, variant=variant)), trace=[]) == 0, variant
         assert n_calls(GRU(3, 4, variant=variant)) == 0, variant
     assert n_calls(fused(LSTM(3, 4, layer_norm=True))) == 0
+    assert n_calls(fused(LSTM(3, 4, layer_norm="per_gate"))) == 0
     assert n_calls(fused(LSTM(3, 4, zoneout=0.1)).eval()) == 0
     assert n_calls(fused(LSTM(3, 4, zoneout=0.1)).train()) == 0
 
@@ -470,39 +481,190 @@ def test_gradcheck_default_path(kind, variant):
 
 
 # ------------------------------------------------------------------ layer norm, zoneout
-@pytest.mark.parametrize("variant", ["vanilla", "coupled"])
-def test_layer_norm_is_per_gate(variant):
-    torch.manual_seed(8)
-    B, T, D, H = 3, 6, 3, 5
-    model = LSTM(D, H, variant=variant, layer_norm=True).double()
-    G = 4 if variant == "vanilla" else 3
-    with torch.no_grad():  # large pre-activations: the eps of the normalisation is negligible
+def big_ln_lstm(variant: str, layer_norm, D: int, H: int, seed: int) -> LSTM:
+    """A float64 layer-norm LSTM with large random weights and zero biases: the
+    pre-activations are large, so the eps of the normalisation is negligible."""
+    torch.manual_seed(seed)
+    model = LSTM(D, H, variant=variant, layer_norm=layer_norm).double()
+    with torch.no_grad():
         model.weight_ih_l0.normal_(0.0, 30.0)
         model.weight_hh_l0.normal_(0.0, 30.0)
         model.bias_ih_l0.zero_()
         model.bias_hh_l0.zero_()
+    return model
+
+
+def scaled_copy(model: LSTM, f_ih: torch.Tensor, f_hh: torch.Tensor) -> LSTM:
+    """``model`` with row r of W_ih times f_ih[r] and of W_hh times f_hh[r]."""
+    scaled = copy.deepcopy(model)
+    with torch.no_grad():
+        scaled.weight_ih_l0.mul_(f_ih[:, None])
+        scaled.weight_hh_l0.mul_(f_hh[:, None])
+    return scaled
+
+
+def gate_factors(G: int, H: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A different factor for each gate block and each of W_ih, W_hh: (G*H,) each."""
+    f_ih = torch.tensor([10.0, 2.0, 3.0, 7.0][:G], dtype=F64).repeat_interleave(H)
+    f_hh = torch.tensor([4.0, 10.0, 1.5, 2.0][:G], dtype=F64).repeat_interleave(H)
+    return f_ih, f_hh
+
+
+@pytest.mark.parametrize("variant", ["vanilla", "coupled"])
+def test_per_gate_layer_norm_ignores_the_scale_of_each_gate_block(variant):
+    B, T, D, H = 3, 6, 3, 5
+    G = 4 if variant == "vanilla" else 3
+    model = big_ln_lstm(variant, "per_gate", D, H, 8)
     x = torch.randn(B, T, D, dtype=F64)
     out, (h_n, c_n) = model(x)
     assert out.shape == (B, T, H) and h_n.shape == c_n.shape == (1, B, H)
-    scaled = copy.deepcopy(model)
-    plain = LSTM(D, H, variant=variant).double()
-    plain.load_state_dict(model.state_dict(), strict=False)
-    with torch.no_grad():  # a different factor for each gate and each of W_ih, W_hh
-        f_ih = torch.tensor([10.0, 2.0, 3.0, 7.0][:G], dtype=F64).repeat_interleave(H)
-        f_hh = torch.tensor([4.0, 10.0, 1.5, 2.0][:G], dtype=F64).repeat_interleave(H)
-        scaled.weight_ih_l0.mul_(f_ih[:, None])
-        scaled.weight_hh_l0.mul_(f_hh[:, None])
-        plain_scaled = copy.deepcopy(plain)
-        plain_scaled.load_state_dict(scaled.state_dict(), strict=False)
-    out2, (h2, c2) = scaled(x)
+    out2, (_, c2) = scaled_copy(model, *gate_factors(G, H))(x)
     assert_equal_to_rounding(out2, out, 1e-5, "output after scaling the gate blocks")
     assert_equal_to_rounding(c2, c_n, 1e-5, "c_n after scaling the gate blocks")
     # without layer norm the same scaling changes everything
+    plain = LSTM(D, H, variant=variant).double()
+    plain.load_state_dict(model.state_dict(), strict=False)
+    plain_scaled = scaled_copy(plain, *gate_factors(G, H))
     assert not torch.allclose(plain_scaled(x)[0], plain(x)[0], atol=1e-2)
 
 
-def test_layer_norm_parameters_and_gradients():
-    model = LSTM(3, 4, num_layers=2, bidirectional=True, variant="peephole", layer_norm=True)
+@pytest.mark.parametrize("variant", ["vanilla", "coupled"])
+def test_ba_layer_norm_ignores_one_common_scale_but_not_the_gate_blocks(variant):
+    """Ba et al.'s LN runs over the whole stacked G*H vector: scaling all of W_ih (or
+    W_hh) by one factor changes nothing, scaling the gate blocks differently changes the
+    relative size of the gates' pre-activations and so the output."""
+    B, T, D, H = 3, 6, 3, 5
+    G = 4 if variant == "vanilla" else 3
+    model = big_ln_lstm(variant, "ba", D, H, 8)
+    x = torch.randn(B, T, D, dtype=F64)
+    out, (h_n, c_n) = model(x)
+    assert out.shape == (B, T, H) and h_n.shape == c_n.shape == (1, B, H)
+    common = scaled_copy(
+        model, torch.full((G * H,), 7.0, dtype=F64), torch.full((G * H,), 0.3, dtype=F64)
+    )
+    out2, (_, c2) = common(x)
+    assert_equal_to_rounding(out2, out, 1e-5, "output after scaling W_ih and W_hh")
+    assert_equal_to_rounding(c2, c_n, 1e-5, "c_n after scaling W_ih and W_hh")
+    out3, _ = scaled_copy(model, *gate_factors(G, H))(x)
+    assert (out3 - out).abs().max() > 1e-2, "Ba's LN must not be invariant per gate block"
+
+
+def test_ba_and_per_gate_layer_norm_differ_and_share_parameters():
+    torch.manual_seed(10)
+    ba = LSTM(3, 5, layer_norm="ba").double()
+    per_gate = LSTM(3, 5, layer_norm="per_gate").double()
+    assert [(n, p.shape) for n, p in ba.named_parameters()] == [
+        (n, p.shape) for n, p in per_gate.named_parameters()
+    ]
+    per_gate.load_state_dict(ba.state_dict())
+    x = torch.randn(2, 7, 3, dtype=F64)
+    gap = (ba(x)[0] - per_gate(x)[0]).abs().max().item()
+    assert gap > 1e-3, f"the two forms gave the same output (max difference {gap:.1e})"
+
+
+def test_layer_norm_true_means_ba():
+    assert LAYER_NORMS == ("ba", "per_gate")
+    assert LSTM(3, 4, layer_norm=True).layer_norm == "ba"
+    assert LSTM(3, 4, layer_norm="per_gate").layer_norm == "per_gate"
+    assert LSTM(3, 4).layer_norm is None and LSTM(3, 4, layer_norm=None).layer_norm is None
+    assert "layer_norm='ba'" in repr(LSTM(3, 4, layer_norm=True))
+    assert "layer_norm" not in repr(LSTM(3, 4))
+    torch.manual_seed(11)
+    a, b = LSTM(3, 4, layer_norm=True).double(), LSTM(3, 4, layer_norm="ba").double()
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 5, 3, dtype=F64)
+    assert torch.equal(a(x)[0], b(x)[0])
+
+
+def ln_reference(v, gain, bias=None, eps=1e-5):
+    """LN over the last dimension written out: gain * (v - mean) / sqrt(var + eps) + bias."""
+    mean = v.mean(-1, keepdim=True)
+    var = ((v - mean) ** 2).mean(-1, keepdim=True)  # the biased variance, per example
+    out = gain * (v - mean) / torch.sqrt(var + eps)
+    return out if bias is None else out + bias
+
+
+def ln_lstm_reference(x, h, c, p, form):
+    """The layer-normalised LSTM from its equations, step by step (vanilla, one layer):
+    a = LN(W_h h; gamma_h) + LN(W_x x; gamma_x) + b over the whole 4H vector ("ba") or per
+    gate block ("per_gate"); c = f c + i tanh(g); h = o tanh(LN(c; gamma_c, beta_c))."""
+    H = h.shape[1]
+
+    def ln(v, gain):
+        if form == "ba":
+            return ln_reference(v, gain)
+        blocks = [ln_reference(b, g) for b, g in zip(v.split(H, -1), gain.split(H), strict=True)]
+        return torch.cat(blocks, -1)
+
+    b = p["bias_ih_l0"] + p["bias_hh_l0"]
+    outs = []
+    for t in range(x.shape[1]):
+        a = (
+            ln(h @ p["weight_hh_l0"].T, p["ln_hh_l0"])
+            + ln(x[:, t] @ p["weight_ih_l0"].T, p["ln_ih_l0"])
+            + b
+        )
+        a_i, a_f, a_g, a_o = a.split(H, dim=1)
+        c = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)
+        c_hat = ln_reference(c, p["ln_c_l0"][0], p["ln_c_l0"][1])
+        h = torch.sigmoid(a_o) * torch.tanh(c_hat)
+        outs.append(h)
+    return torch.stack(outs, dim=1), h, c
+
+
+@pytest.mark.parametrize("form", LAYER_NORMS)
+def test_layer_norm_equals_its_equations_with_gradients(form):
+    """Outputs, final states and every gradient (autograd of both) against the equations
+    written out step by step, with gains and the cell's bias away from their initial 1, 0."""
+    torch.manual_seed(12)
+    B, T, D, H = 3, 5, 3, 4
+    model = LSTM(D, H, layer_norm=form).double()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.startswith("ln_"):
+                param.uniform_(0.5, 1.5)
+    x = torch.randn(B, T, D, dtype=F64)
+    h0, c0 = torch.randn(1, B, H, dtype=F64), torch.randn(1, B, H, dtype=F64)
+    weights = [torch.randn(B, T, H, dtype=F64), torch.randn(B, H, dtype=F64)] + [
+        torch.randn(B, H, dtype=F64)
+    ]
+    names = [n for n, _ in model.named_parameters()]
+
+    def loss_of(out, h_n, c_n):
+        return (out * weights[0]).sum() + (h_n * weights[1]).sum() + (c_n * weights[2]).sum()
+
+    out, (h_n, c_n) = model(x, (h0, c0))
+    got_grads = torch.autograd.grad(loss_of(out, h_n[0], c_n[0]), list(model.parameters()))
+    params = {n: p.detach().clone().requires_grad_() for n, p in model.named_parameters()}
+    want_out, want_h, want_c = ln_lstm_reference(x, h0[0], c0[0], params, form)
+    want_grads = torch.autograd.grad(loss_of(want_out, want_h, want_c), list(params.values()))
+    assert_equal_to_rounding(out, want_out, 1e-12, "output")
+    assert_equal_to_rounding(h_n[0], want_h, 1e-12, "h_n")
+    assert_equal_to_rounding(c_n[0], want_c, 1e-12, "c_n")
+    for name, g, w in zip(names, got_grads, want_grads, strict=True):
+        assert_equal_to_rounding(g, w, 1e-10, f"gradient of {name}")
+
+
+@pytest.mark.parametrize("form", LAYER_NORMS)
+def test_layer_norm_gradcheck(form):
+    torch.manual_seed(13)
+    model = LSTM(2, 2, layer_norm=form, variant="peephole").double()
+    names = [n for n, _ in model.named_parameters()]
+    params = tuple(p.detach().clone().requires_grad_() for p in model.parameters())
+    x = torch.randn(2, 3, 2, dtype=F64, requires_grad=True)
+
+    def f(x, *rest):
+        out, (h_n, c_n) = torch.func.functional_call(
+            model, dict(zip(names, rest, strict=True)), (x,)
+        )
+        return out, h_n, c_n
+
+    assert torch.autograd.gradcheck(f, (x, *params))
+
+
+@pytest.mark.parametrize("form", LAYER_NORMS)
+def test_layer_norm_parameters_and_gradients(form):
+    model = LSTM(3, 4, num_layers=2, bidirectional=True, variant="peephole", layer_norm=form)
     shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
     for sfx in ("_l0", "_l0_reverse", "_l1", "_l1_reverse"):
         assert shapes[f"ln_ih{sfx}"] == shapes[f"ln_hh{sfx}"] == (16,)
@@ -736,7 +898,12 @@ def test_state_jacobian_norms_errors():
         (lambda: LSTM(0, 4), ValueError, "input_size must be an int >= 1"),
         (lambda: LSTM(3, 4, num_layers=0), ValueError, "num_layers must be an int >= 1"),
         (lambda: LSTM(3, 4, bidirectional=1), TypeError, "bidirectional must be a bool"),
-        (lambda: LSTM(3, 4, layer_norm="yes"), TypeError, "layer_norm must be a bool"),
+        (lambda: LSTM(3, 4, layer_norm=1), TypeError, "layer_norm must be a bool or one of"),
+        (
+            lambda: LSTM(3, 4, layer_norm="yes"),
+            ValueError,
+            r"layer_norm must be one of \('ba', 'per_gate'\), got 'yes'",
+        ),
         (lambda: LSTM(3, 4, variant="gru"), ValueError, "variant must be one of"),
         (lambda: LSTM(3, 4, variant=None), ValueError, "variant must be one of"),
         (lambda: GRU(3, 4, variant="vanilla"), ValueError, "variant must be one of"),
