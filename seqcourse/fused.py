@@ -24,8 +24,8 @@ error carousel. With f = 1 - i ("coupled") the forget path adds -dc ⊙ c_{t-1} 
 The weight gradients are sums over time: dL/dW_hh = sum_t da_t h_{t-1}^T, and da_t is also
 dL/d(W_ih x_t + b_ih + b_hh), from which autograd finishes dL/dW_ih, dL/dx and the biases.
 
-GRU step backward (eq-gru-backward), PyTorch's form n = tanh(x_n + r ⊙ (W_hn h + b_hn)),
-h_t = n + z ⊙ (h_{t-1} - n) with z the update gate:
+GRU step backward (the derivative of eq-gru-torch), PyTorch's form
+n = tanh(x_n + r ⊙ (W_hn h + b_hn)), h_t = n + z ⊙ (h_{t-1} - n) with z the update gate:
 
     dn = dh ⊙ (1 - z),  dz = dh ⊙ (h_{t-1} - n),  da_n = dn ⊙ (1 - n^2)
     da_r = da_n ⊙ (W_hn h_{t-1} + b_hn) ⊙ r(1 - r),  da_z = dz ⊙ z(1 - z)
@@ -308,7 +308,7 @@ def fused_gru(
     variant: str = "pytorch",
     reverse: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One GRU layer with the hand-derived backward pass (eq-gru-backward).
+    """One GRU layer with the hand-derived backward pass (derivative of eq-gru-torch).
 
     xw: (B, T, 3H) = W_ih x_t + b_ih for every t; h0: (B, H); W_hh: (3H, H); b_hh: (3H,)
     or None. Returns (output (B, T, H), h_last), like ``seqcourse.gated.gru_layer``.
