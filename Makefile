@@ -26,7 +26,7 @@ SCALE ?=
 SHIFT ?=
 JOBS ?= 2
 
-.PHONY: help book test lab assignments bench clean run-notebooks
+.PHONY: help book test lab assignments bench clean run-notebooks grade
 
 help:
 	@echo "make book         execute every notebook and build the HTML book into _build/html"
@@ -35,6 +35,7 @@ help:
 	@echo "make assignments  student notebooks and autograder zips into _build/assignments/"
 	@echo "make bench        run every bench/*.py"
 	@echo "make run-notebooks [SCALE=cpu|gpu] [SHIFT=n] [JOBS=n]  execute every page with nbclient alone"
+	@echo "make grade CHAPTER=04_lstm_gru SUBMISSIONS=dir [GRADE_JOBS=n] [TIMEOUT=s]  grade a class into dir/gradebook.csv"
 	@echo "make clean        remove _build, generated student notebooks and caches (keeps the venv)"
 
 # Install the package with the given extras: .installed-<extras>-<hash of pyproject.toml>.
@@ -82,3 +83,16 @@ clean:
 	rm -rf _build book/*/student .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +
 	find . -name .ipynb_checkpoints -not -path './.venv/*' -prune -exec rm -rf {} +
+
+# make grade: every SUBMISSIONS/*.ipynb graded with the chapter's autograder into
+# SUBMISSIONS/gradebook.csv and SUBMISSIONS/feedback/ (GRADE_JOBS: workers, default one per
+# core; TIMEOUT: seconds per question, default 60).
+CHAPTER ?=
+SUBMISSIONS ?=
+TIMEOUT ?=
+
+grade: $(SETUP)
+	@[ -n "$(CHAPTER)" ] && [ -n "$(SUBMISSIONS)" ] || \
+	  { echo "usage: make grade CHAPTER=<chapter> SUBMISSIONS=<folder of *.ipynb> [GRADE_JOBS=n] [TIMEOUT=s]"; exit 2; }
+	$(PYTHON) .ci/grade.py $(CHAPTER) $(SUBMISSIONS) $(if $(GRADE_JOBS),--jobs $(GRADE_JOBS)) \
+	  $(if $(TIMEOUT),--timeout $(TIMEOUT))

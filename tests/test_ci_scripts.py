@@ -66,3 +66,36 @@ def test_runner_reports_pass_fail_seconds_and_the_environment(tmp_path):
 )
 def test_stall_check_flags_a_build_far_slower_than_nbval(seconds, reference, stall):
     assert load("exec_times").stalled(seconds, reference) is stall
+
+
+def test_every_page_installs_the_package_first():
+    install = load("install_cell")
+    assert install.main(["check"]) == 0, "run: python .ci/install_cell.py sync"
+    source = install.cell_source()
+    assert "--no-deps" in source and install.requirement() in source
+    pages = {str(p.relative_to(ROOT)) for p in install.pages()}
+    assert pages == {str(p.relative_to(ROOT)) for p in load("run_notebooks").book_pages()}
+
+
+def test_install_cell_does_nothing_where_the_package_is_installed():
+    install = load("install_cell")
+    namespace: dict[str, object] = {}
+    calls: list[object] = []
+    real_run = subprocess.run
+    subprocess.run = lambda *a, **k: calls.append(a)  # type: ignore[assignment]
+    try:
+        exec(install.cell_source(), namespace)
+    finally:
+        subprocess.run = real_run
+    assert calls == [] and namespace["PACKAGE"] == install.requirement()
+
+
+def test_install_cell_follows_the_repository_setting(tmp_path, monkeypatch):
+    install = load("install_cell")
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://example.org/me/course/\n")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "seqcourse"\nversion = "2.3.4"\n')
+    monkeypatch.setattr(install, "ROOT", tmp_path)
+    assert install.requirement() == "seqcourse @ git+https://example.org/me/course@v2.3.4"
+    (tmp_path / "_config.yml").write_text("repository:\n  url: not a url\n")
+    with pytest.raises(SystemExit, match="repository.url must be"):
+        install.requirement()
