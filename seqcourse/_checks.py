@@ -70,3 +70,12 @@ def check_state(h: Any, shape: tuple[int, ...], like: torch.Tensor, name: str) -
         raise TypeError(f"{name} must have the parameters' dtype {like.dtype}, got {h.dtype}")
     if not torch.isfinite(h).all():
         raise ValueError(f"{name} must hold finite values, got NaN or inf")
+
+
+def initial_state(h0: Any, x: torch.Tensor, hidden_size: int, like: torch.Tensor) -> torch.Tensor:
+    """The first state h_0 (B, H) of a one-layer recurrence over x (B, T, D): zeros when h0 is
+    None, else h0 of shape (1, B, H) (nn.RNN's layout), checked against ``like``'s dtype."""
+    if h0 is None:
+        return x.new_zeros(x.shape[0], hidden_size)
+    check_state(h0, (1, x.shape[0], hidden_size), like, "h0")
+    return h0[0]

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_bool, check_int, check_sequence, check_state
+from seqcourse._checks import check_bool, check_int, check_sequence, check_state, initial_state
 from seqcourse.rnn import elman_layer
 
 __all__ = ["DeepOutput", "DeepTransitionRNN", "StackedRNN"]
@@ -91,11 +91,7 @@ class DeepTransitionRNN(nn.Module):
         Returns (output (B, T, H) with output[:, t] = h_t, h_n (1, B, H)), as nn.RNN.
         """
         B, _ = check_sequence(x, self.input_size, self.weight_xu)
-        if h0 is None:
-            h = x.new_zeros(B, self.hidden_size)
-        else:
-            check_state(h0, (1, B, self.hidden_size), self.weight_xu, "h0")
-            h = h0[0]
+        h = initial_state(h0, x, self.hidden_size, self.weight_xu)
         xu = F.linear(x, self.weight_xu, self.bias_u).unbind(dim=1)  # T x (B, U)
         hs = []
         for xu_t in xu:

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_int, check_sequence, check_state
+from seqcourse._checks import check_int, check_sequence, initial_state
 
 __all__ = ["DelayRNN", "shortest_path"]
 
@@ -81,11 +81,7 @@ class DelayRNN(nn.Module):
         Returns (output (B, T, H) with output[:, t] = h_t, h_T (1, B, H)), as nn.RNN.
         """
         B, _ = check_sequence(x, self.input_size, self.weight_ih_l0)
-        if h0 is None:
-            h = x.new_zeros(B, self.hidden_size)
-        else:
-            check_state(h0, (1, B, self.hidden_size), self.weight_ih_l0, "h0")
-            h = h0[0]
+        h = initial_state(h0, x, self.hidden_size, self.weight_ih_l0)
         past = [h] * self.delay  # h_{t-d}, ..., h_{t-1}: the last d states, oldest first
         xw = F.linear(x, self.weight_ih_l0, self.bias_ih_l0)  # (B, T, H)
         hs = []

@@ -42,7 +42,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_bool, check_int, check_sequence, check_state, check_temperature
+from seqcourse._checks import (
+    check_bool,
+    check_int,
+    check_sequence,
+    check_state,
+    check_temperature,
+    initial_state,
+)
 
 __all__ = [
     "ElmanRNN",
@@ -311,11 +318,7 @@ class LeakyRNN(nn.Module):
         Returns (output (B, T, H) with output[:, t] = h_t, h_T (1, B, H)).
         """
         B, _ = check_sequence(x, self.input_size, self.weight_ih_l0)
-        if h0 is None:
-            h = x.new_zeros(B, self.hidden_size)
-        else:
-            check_state(h0, (1, B, self.hidden_size), self.weight_ih_l0, "h0")
-            h = h0[0]
+        h = initial_state(h0, x, self.hidden_size, self.weight_ih_l0)
         xw = F.linear(x, self.weight_ih_l0, self.bias_ih_l0)  # (B, T, H)
         hs = []
         for xw_t in xw.unbind(dim=1):

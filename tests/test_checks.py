@@ -10,6 +10,7 @@ from seqcourse._checks import (
     check_sequence,
     check_state,
     check_temperature,
+    initial_state,
 )
 
 
@@ -73,3 +74,14 @@ def test_check_sequence_and_state_accept_good_input() -> None:
     check_state(torch.zeros(1, 4, 3), (1, 4, 3), like, "h0")
     with pytest.raises(ValueError, match=r"h0 must have shape \(1, 4, 3\), got \(1, 4, 2\)"):
         check_state(torch.zeros(1, 4, 2), (1, 4, 3), like, "h0")
+
+
+def test_initial_state_is_zeros_or_the_checked_h0():
+    x, like = torch.ones(3, 5, 2), torch.ones(1)
+    assert torch.equal(initial_state(None, x, 4, like), torch.zeros(3, 4))
+    h0 = torch.randn(1, 3, 4)
+    assert torch.equal(initial_state(h0, x, 4, like), h0[0])
+    with pytest.raises(ValueError, match=r"h0 must have shape \(1, 3, 4\), got \(3, 4\)"):
+        initial_state(h0[0], x, 4, like)
+    with pytest.raises(TypeError, match="h0 must have the parameters' dtype"):
+        initial_state(h0.double(), x, 4, like)
