@@ -39,7 +39,7 @@ c and h at its previous value with probability zeta_c, zeta_h while training and
 proportion at evaluation.
 
 GRU (Cho et al. 2014) in PyTorch's gate order r, z, n (z_t, the update gate, is not the
-output distribution z_t of chapter 2; the letters follow the lectures and PyTorch):
+output distribution z_t of chapter 2; the letters follow Cho et al. and PyTorch):
 
     gates   (eq-gru-gates)   r_t = sigma(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
                              z_t = sigma(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
