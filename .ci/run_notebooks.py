@@ -43,8 +43,36 @@ def book_pages() -> list[Path]:
     return sorted(path for path in pages if path.name != "assignment.ipynb")
 
 
+KERNEL_START_ATTEMPTS = 2
+
+
+def _kernel_did_not_start(err: BaseException) -> bool:
+    """A kernel that died or timed out before its first reply: a start-up failure under load
+    (the kernel's ports, a slow import), not something a notebook's cell did."""
+    text = str(err)
+    return "before replying to kernel_info" in text or "Kernel didn't respond" in text
+
+
 def execute(path: Path, cell_timeout: int) -> dict[str, object]:
-    """Run one notebook in a fresh kernel from its own folder; never raises."""
+    """Run one notebook in a fresh kernel from its own folder; never raises.
+
+    A kernel that fails to start is started once more (``KERNEL_START_ATTEMPTS``); a failure
+    in a cell is never retried.
+    """
+    start = time.perf_counter()
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        result, err = _execute_once(path, cell_timeout)
+        if err is None or not _kernel_did_not_start(err) or attempt == KERNEL_START_ATTEMPTS:
+            break
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    if attempt > 1:
+        result["error"] = (
+            f"(kernel start failed {attempt - 1} time(s), restarted) {result['error']}".strip()
+        )
+    return result
+
+
+def _execute_once(path: Path, cell_timeout: int) -> tuple[dict[str, object], Exception | None]:
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
@@ -59,10 +87,12 @@ def execute(path: Path, cell_timeout: int) -> dict[str, object]:
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
+    failure: Exception | None = None
     try:
         client.execute()
         status, error = "pass", ""
     except (CellExecutionError, CellTimeoutError) as err:
+        failure = err
         status, error = "FAIL", str(err).strip().splitlines()[-1][:300]
         cell = next(
             (
@@ -77,14 +107,16 @@ def execute(path: Path, cell_timeout: int) -> dict[str, object]:
             error = f"cell {cell}: {error}"
         elif isinstance(err, CellTimeoutError):
             error = f"cell timeout ({cell_timeout} s): {error}"
-    except Exception:  # a kernel that died or could not start
+    except Exception as err:  # a kernel that died or could not start
+        failure = err
         status, error = "FAIL", traceback.format_exc().strip().splitlines()[-1][:300]
-    return {
+    record = {
         "notebook": name,
         "status": status,
         "seconds": round(time.perf_counter() - start, 1),
         "error": error,
     }
+    return record, failure
 
 
 def main(argv: list[str] | None = None) -> int:

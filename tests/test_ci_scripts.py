@@ -61,6 +61,37 @@ def test_runner_reports_pass_fail_seconds_and_the_environment(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("failures", "raised", "status", "calls"),
+    [
+        # a kernel that did not start is started once more ...
+        (1, RuntimeError("Kernel died before replying to kernel_info"), "pass", 2),
+        (2, RuntimeError("Kernel died before replying to kernel_info"), "FAIL", 2),
+        # ... but any other failure is the notebook's and is reported at once
+        (1, RuntimeError("something else"), "FAIL", 1),
+    ],
+)
+def test_runner_restarts_a_kernel_that_died_on_start(
+    tmp_path, monkeypatch, failures, raised, status, calls
+):
+    import nbclient
+
+    runner = load("run_notebooks")
+    seen = []
+
+    def execute(self, **kwargs):
+        seen.append(1)
+        if len(seen) <= failures:
+            raise raised
+        return self.nb
+
+    monkeypatch.setattr(nbclient.NotebookClient, "execute", execute)
+    result = runner.execute(notebook(tmp_path / "nb.ipynb", "x = 1"), cell_timeout=10)
+    assert (result["status"], len(seen)) == (status, calls), result
+    if calls == 2:
+        assert "kernel start failed 1 time(s), restarted" in result["error"]
+
+
+@pytest.mark.parametrize(
     ("seconds", "reference", "stall"),
     [(311.6, 12.0, True), (60.0, 25.0, False), (100.0, 90.0, False), (181.0, 90.0, True)],
 )
