@@ -30,7 +30,8 @@ JOBS ?= 2
 
 help:
 	@echo "make book         execute every notebook and build the HTML book into _build/html"
-	@echo "make test         ruff, unit tests, every notebook under nbval, assignment checks, book build"
+	@echo "make test         ruff, unit tests, every notebook under nbval, assignment checks, book build,"
+	@echo "                  every page in headless Chromium (installed with apt-get when missing)"
 	@echo "make lab          JupyterLab on book/"
 	@echo "make assignments  student notebooks and autograder zips into _build/assignments/"
 	@echo "make bench        run every bench/*.py"
@@ -64,6 +65,7 @@ book: $(SETUP) assignments
 test: $(SETUP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	bash .ci/install_chromium.sh
 	$(PYTHON) .ci/assignments.py build
 	$(BIN)/pytest tests book $(NBVAL_ARGS) $(PYTEST_ARGS)
 

@@ -35,6 +35,9 @@ import nbformat
 import yaml
 from nbclient import NotebookClient
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import install_cell  # noqa: E402  (.ci/install_cell.py: the install cell's code)
+
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 OUT = ROOT / "_build" / "assignments"
@@ -74,6 +77,9 @@ def source_digest(chapter: Path) -> str:
     """Hash of what a build depends on: the source, the chapter's data files, the package."""
     digest = hashlib.sha256()
     files = [chapter / SOURCE, *(ROOT / "seqcourse").rglob("*.py")]
+    # the student notebook's install cell: the repository address, the version, its code
+    files += [ROOT / "_config.yml", ROOT / "pyproject.toml", ROOT / ".ci" / "install_cell.py"]
+    files += [Path(__file__).resolve()]
     files += [p for p in chapter.rglob("*") if p.is_file() and p.suffix != ".ipynb"]
     for path in sorted(set(files)):
         if {"student", ".ipynb_checkpoints", "__pycache__"} & set(path.relative_to(ROOT).parts):
@@ -114,6 +120,7 @@ def build(chapter: Path) -> Path:
             [sys.executable, "-m", "otter", "assign", "--no-pdfs", SOURCE, str(work / "otter")],
             cwd=executed,
         )
+        finish_student_notebook(work / "otter" / "student" / SOURCE)
         shutil.rmtree(out, ignore_errors=True)
         (work / "otter").rename(out)
         shutil.rmtree(work)
@@ -124,6 +131,27 @@ def build(chapter: Path) -> Path:
         shutil.rmtree(shown, ignore_errors=True)
         shutil.copytree(out / "student", shown)
     return out
+
+
+def finish_student_notebook(path: Path) -> None:
+    """Make otter's student notebook launchable and reproducible, in place.
+
+    - First cell: install the package and otter where missing (``install_cell``), so the
+      launch buttons of the student page (Colab, Binder, a hub) open a notebook that runs.
+    - Cell ids numbered in order, and the kernel's language_info reduced to its name: the
+      notebook is committed (the launch buttons need a file in the repository), so a rebuild
+      on another machine must give the same bytes.
+    """
+    notebook = nbformat.read(path, as_version=4)
+    cell = nbformat.v4.new_code_cell(
+        install_cell.student_cell_source(), metadata={"tags": [install_cell.TAG]}
+    )
+    notebook.cells = [c for c in notebook.cells if c.get("id") != install_cell.CELL_ID]
+    notebook.cells.insert(0, cell)
+    for index, c in enumerate(notebook.cells):
+        c.id = install_cell.CELL_ID if index == 0 else f"cell-{index:03d}"
+    notebook.metadata["language_info"] = {"name": "python"}
+    nbformat.write(notebook, path)
 
 
 def _contents(folder: Path) -> dict[Path, bytes]:

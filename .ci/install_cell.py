@@ -12,9 +12,9 @@ fails until then). The install uses ``--no-deps``: the package pins the CPU buil
 these machines, and on Colab that pin would replace the GPU build Colab ships; Colab already has
 torch, numpy, matplotlib, tqdm and ipywidgets, and hmmlearn (chapter 1) is installed beside it.
 
-The cell is tagged ``remove-cell``, so the built book does not show it. The graded assignments
-do not get it: their first cells are otter's, and a student runs them where the course set up
-otter (see the README).
+The cell is tagged ``remove-cell``, so the built book does not show it. The assignment sources
+do not get it; the student version of each assignment, which ``.ci/assignments.py`` generates,
+starts with a variant that also installs otter-grader (``student_cell_source``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 CELL_ID = "install-seqcourse"
+OTTER_VERSION = "7.0.0"  # as pinned in pyproject.toml's book extra (a test checks)
 TAG = "remove-cell"
 
 
@@ -65,6 +66,30 @@ if importlib.util.find_spec("seqcourse") is None:
     pip = [sys.executable, "-m", "pip", "install", "--quiet"]
     subprocess.run([*pip, "--no-deps", PACKAGE], check=True)
     subprocess.run([*pip, "hmmlearn>=0.3.2"], check=True)'''
+
+
+def student_cell_source() -> str:
+    """The first cell of a student assignment: the package, hmmlearn and otter where missing.
+
+    A student who opens the assignment with its launch button (Colab, Binder, a hub) has
+    neither the package nor otter, whose ``otter.Notebook`` the next cell starts. The
+    assignment's public tests travel inside the notebook (otter's metadata), so nothing else
+    is needed for ``grader.check``.
+    """
+    return f'''# Installs what this assignment needs where it is missing (Colab, a new JupyterHub):
+# the course package, hmmlearn and otter-grader; does nothing where they are installed.
+# Written by .ci/assignments.py from _config.yml.
+import importlib.util
+import subprocess
+import sys
+
+PACKAGE = "{requirement()}"
+pip = [sys.executable, "-m", "pip", "install", "--quiet"]
+if importlib.util.find_spec("seqcourse") is None:
+    subprocess.run([*pip, "--no-deps", PACKAGE], check=True)
+    subprocess.run([*pip, "hmmlearn>=0.3.2"], check=True)
+if importlib.util.find_spec("otter") is None:
+    subprocess.run([*pip, "otter-grader=={OTTER_VERSION}"], check=True)'''
 
 
 def has_cell(nb: nbformat.NotebookNode) -> bool:
