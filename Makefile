@@ -26,18 +26,19 @@ SCALE ?=
 SHIFT ?=
 JOBS ?= 2
 
-.PHONY: help book test lab assignments bench clean run-notebooks grade
+.PHONY: help book test lab assignments bench clean run-notebooks grade check-book
 
 help:
 	@echo "make book         execute every notebook and build the HTML book into _build/html"
 	@echo "make test         ruff, unit tests, every notebook under nbval, assignment checks, book build,"
 	@echo "                  every page in headless Chromium (installed with apt-get when missing)"
+	@echo "make check-book   every page of _build/html in headless Chromium, offline"
 	@echo "make lab          JupyterLab on book/"
 	@echo "make assignments  student notebooks and autograder zips into _build/assignments/"
 	@echo "make bench        run every bench/*.py"
 	@echo "make run-notebooks [SCALE=cpu|gpu] [SHIFT=n] [JOBS=n]  execute every page with nbclient alone"
 	@echo "make grade CHAPTER=04_lstm_gru SUBMISSIONS=dir [GRADE_JOBS=n] [TIMEOUT=s]  grade a class into dir/gradebook.csv"
-	@echo "make clean        remove _build, generated student notebooks and caches (keeps the venv)"
+	@echo "make clean        remove _build and caches (keeps the venv and the committed student notebooks)"
 
 # Install the package with the given extras: .installed-<extras>-<hash of pyproject.toml>.
 $(VENV)/.installed-%-$(DEPS_HASH): pyproject.toml
@@ -69,6 +70,10 @@ test: $(SETUP)
 	$(PYTHON) .ci/assignments.py build
 	$(BIN)/pytest tests book $(NBVAL_ARGS) $(PYTEST_ARGS)
 
+check-book: $(SETUP)
+	bash .ci/install_chromium.sh
+	$(PYTHON) .ci/browser_check.py _build/html --report _build/browser-check.md
+
 run-notebooks: $(SETUP)
 	$(PYTHON) .ci/run_notebooks.py --jobs $(JOBS) $(if $(SCALE),--scale $(SCALE)) \
 	  $(if $(SHIFT),--shift $(SHIFT))
@@ -82,7 +87,7 @@ bench: $(VENV)/.installed-bench-$(DEPS_HASH)
 	for script in "$${scripts[@]}"; do echo "=== $$script"; $(PYTHON) "$$script"; done
 
 clean:
-	rm -rf _build book/*/student .pytest_cache .ruff_cache
+	rm -rf _build .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +
 	find . -name .ipynb_checkpoints -not -path './.venv/*' -prune -exec rm -rf {} +
 
