@@ -130,3 +130,33 @@ def test_install_cell_follows_the_repository_setting(tmp_path, monkeypatch):
     (tmp_path / "_config.yml").write_text("repository:\n  url: not a url\n")
     with pytest.raises(SystemExit, match="repository.url must be"):
         install.requirement()
+
+
+def test_every_student_assignment_starts_with_the_student_install_cell():
+    install = load("install_cell")
+    students = sorted(ROOT.glob("book/*/student/assignment.ipynb"))
+    sources = sorted(ROOT.glob("book/*/assignment.ipynb"))
+    assert len(students) == len(sources), "run `make assignments`"
+    for path in students:
+        first = nbformat.read(path, as_version=4).cells[0]
+        assert first.source == install.student_cell_source(), f"{path}: run `make assignments`"
+        assert install.TAG in first.metadata.get("tags", [])
+
+
+def test_student_install_cell_pins_the_otter_of_pyproject():
+    install = load("install_cell")
+    assert f'"otter-grader=={install.OTTER_VERSION}"' in (ROOT / "pyproject.toml").read_text()
+    source = install.student_cell_source()
+    assert f"otter-grader=={install.OTTER_VERSION}" in source and "--no-deps" in source
+
+
+def test_student_install_cell_does_nothing_where_everything_is_installed():
+    install = load("install_cell")
+    calls: list[object] = []
+    real_run = subprocess.run
+    subprocess.run = lambda *a, **k: calls.append(a)  # type: ignore[assignment]
+    try:
+        exec(install.student_cell_source(), {})
+    finally:
+        subprocess.run = real_run
+    assert calls == []
