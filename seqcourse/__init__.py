@@ -9,6 +9,8 @@ Modules, one concept each (the chapter that teaches it in brackets):
     esn      echo state networks: fixed random reservoir, ridge-regression readout (2)
     hopfield Hopfield networks: Hebbian storage, asynchronous recall, energy (2)
     rtrl     real-time recurrent learning: exact RTRL, Williams-Zipser, SnAp-1, UORO, online (3)
+    seq2seq  encoder-decoder, masked loss, scheduled sampling, greedy/sampled/beam decoding,
+             BLEU (5); its sentence pairs and Vocab in data.translation
     train    the training loop, gradient clipping, truncated BPTT, bits per char (2)
     plots    figures several pages share
 

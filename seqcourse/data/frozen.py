@@ -43,6 +43,19 @@ FILES: dict[str, FrozenFile] = {
             "code examples also under the Zero-Clause BSD licence"
         ),
     ),
+    "eng_fra_short": FrozenFile(
+        name="eng_fra_short.txt.xz",
+        sha256="3db4c80712b127c32f559cc21b9ba5e7acb7f318a3bf9e8e5dc5d43686aabe0c",
+        chars=3_875_589,
+        source=(
+            "Tatoeba English-French pairs in the PyTorch seq2seq tutorial's eng-fra.txt "
+            "(download.pytorch.org/tutorial/data.zip, from manythings.org/anki): its first 76,037 "
+            "complete lines as committed in github.com/Soubhagya264/"
+            "Language_Translator-Encoder-Decoder- (fra.txt, commit f6c89651), pairs with 1-10 "
+            "tokens per side after normalise(), first occurrence of each normalised pair"
+        ),
+        licence="CC-BY 2.0 FR (Tatoeba, https://tatoeba.org; sentence authors on tatoeba.org)",
+    ),
 }
 
 
