@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -102,7 +103,7 @@ def build(chapter: Path) -> Path:
                 f"{src}: set 'generate:' (e.g. 'generate: {{pdf: false}}') in the ASSIGNMENT "
                 "CONFIG cell; otter assign writes the autograder zip only then"
             )
-        work = OUT / f"{chapter.name}.tmp"
+        work = OUT / f"{chapter.name}.tmp-{os.getpid()}"  # two builds at once do not collide
         shutil.rmtree(work, ignore_errors=True)
         # Execute a copy of the chapter folder, so files the notebook reads are beside it.
         executed = work / "source"
