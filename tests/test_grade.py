@@ -602,19 +602,10 @@ def test_ch1_solution_gets_full_marks(graded_ch1: dict) -> None:
     assert row.scores == graded_ch1["full"] and row.status == "ok"
 
 
-PUBLIC_GAP = (
-    "the question's public test does not watch for forbidden code and earns its point; the "
-    "hidden tests refuse it (the assignment's tests, not the grader)"
-)
-
-
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(
-            "attack_hmmlearn",  # hmmlearn._hmmc.forward_log, backward_log, ... (q1, q4)
-            marks=pytest.mark.xfail(strict=True, reason=f"A1 q1 and q4: {PUBLIC_GAP}"),
-        ),
+        "attack_hmmlearn",  # hmmlearn._hmmc.forward_log, backward_log, ... (q1, q4)
         "attack_subclass",  # a subclass of seqcourse.hmm.HMM (q1)
         "attack_casino",  # the casino model's forward/backward under other names (q3)
     ],
@@ -798,13 +789,7 @@ def test_ch3_solution_gets_full_marks(graded_ch3: dict) -> None:
     assert row.scores == graded_ch3["full"] and row.status == "ok"
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=f"A3 q3: {PUBLIC_GAP}"))
-        for name in ("attack_autograd", "attack_bptt")
-    ],
-)
+@pytest.mark.parametrize("name", ["attack_autograd", "attack_bptt"])
 def test_ch3_gradients_by_a_backward_pass_score_zero(graded_ch3: dict, name: str) -> None:
     _zero_on(graded_ch3, name, list(graded_ch3["full"]))
 
