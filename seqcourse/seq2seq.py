@@ -278,10 +278,9 @@ class Seq2Seq(nn.Module):
         out, state = self.decoder(self.tgt_embed(tokens)[:, None], state)
         return self.out(out[:, 0]), state
 
-    def forward(
-        self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
-    ) -> torch.Tensor:
-        """Teacher forcing: logits (B, T, V_y) of P(y_t | y_<t, x) for tgt_in (B, T)."""
+    def _check_pair(
+        self, src: torch.Tensor, tgt_in: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         src = _check_ids(src, "src", self.src_vocab)
         tgt_in = _check_ids(tgt_in, "tgt_in", self.tgt_vocab)
         if src.shape[0] != tgt_in.shape[0]:
@@ -289,6 +288,13 @@ class Seq2Seq(nn.Module):
                 f"src and tgt_in must have the same batch size, got {src.shape[0]} and "
                 f"{tgt_in.shape[0]}"
             )
+        return src, tgt_in
+
+    def forward(
+        self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
+    ) -> torch.Tensor:
+        """Teacher forcing: logits (B, T, V_y) of P(y_t | y_<t, x) for tgt_in (B, T)."""
+        src, tgt_in = self._check_pair(src, tgt_in)
         return self.decode(tgt_in, self.encode(src, src_lengths))[0]
 
     def forward_scheduled(
@@ -310,13 +316,7 @@ class Seq2Seq(nn.Module):
         """
         p = _probability(teacher_prob, "teacher_prob")
         sample = check_bool(sample, "sample")
-        src = _check_ids(src, "src", self.src_vocab)
-        tgt_in = _check_ids(tgt_in, "tgt_in", self.tgt_vocab)
-        if src.shape[0] != tgt_in.shape[0]:
-            raise ValueError(
-                f"src and tgt_in must have the same batch size, got {src.shape[0]} and "
-                f"{tgt_in.shape[0]}"
-            )
+        src, tgt_in = self._check_pair(src, tgt_in)
         state = self.encode(src, src_lengths)
         B, T = tgt_in.shape
         tokens, logits = tgt_in[:, 0], []

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from seqcourse.data import frozen
 from seqcourse.data import translation as T
 from seqcourse.data.frozen import FrozenFile
 from seqcourse.data.translation import (
@@ -62,9 +63,10 @@ def test_filtering_the_shipped_file_changes_nothing():
 
 
 def test_corrupted_file_is_refused(monkeypatch):
-    monkeypatch.setattr(T, "ENG_FRA", FrozenFile(T.ENG_FRA.name, "0" * 64, 0, "", ""))
+    bad = FrozenFile(T.ENG_FRA.name, "0" * 64, 0, "", "")
+    monkeypatch.setitem(frozen.FILES, "eng_fra_short", bad)
     with pytest.raises(ValueError, match="corrupted: SHA-256 .* expected 0000"):
-        T._shipped_text.__wrapped__()  # the uncached reader
+        frozen.read_text.__wrapped__("eng_fra_short")  # the uncached reader
 
 
 def test_load_pairs_reads_a_full_file(tmp_path):

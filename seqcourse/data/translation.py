@@ -42,15 +42,12 @@ and the mask of real positions.
 
 from __future__ import annotations
 
-import hashlib
-import lzma
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from os import PathLike
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -59,7 +56,7 @@ import numpy as np
 import torch
 
 from seqcourse._checks import check_bool, check_int
-from seqcourse.data.frozen import FILES
+from seqcourse.data.frozen import FILES, read_text
 
 __all__ = [
     "BOS",
@@ -161,16 +158,9 @@ def filter_lines(lines: Iterable[str], max_words: int = MAX_WORDS) -> list[str]:
     return _filter("\n".join(line.rstrip("\r\n") for line in lines), max_words)[0]
 
 
-@cache
 def _shipped_text() -> str:
-    raw = lzma.decompress(resources.files(__package__).joinpath(ENG_FRA.name).read_bytes())
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != ENG_FRA.sha256:
-        raise ValueError(
-            f"seqcourse/data/{ENG_FRA.name} is corrupted: SHA-256 {digest}, expected "
-            f"{ENG_FRA.sha256}; reinstall the package"
-        )
-    return raw.decode("utf-8")
+    """The shipped file's text, checked against its SHA-256 (``frozen.read_text``)."""
+    return read_text("eng_fra_short")
 
 
 @cache
