@@ -250,9 +250,13 @@ def _strings(value: object) -> Iterator[str]:
 
 
 def leaked_lines(source: Path, student: Path) -> list[str]:
-    """Solution and hidden-test lines of ``source`` that appear in ``student``."""
+    """Solution and hidden-test lines of ``source`` that appear in ``student``.
+
+    The install cell that ``finish_student_notebook`` puts first is not the source's, and a
+    line it shares with a hidden test (``import sys``) is no leak: it is left out.
+    """
     student_nb = nbformat.read(student, as_version=4)
-    texts = [cell.source for cell in student_nb.cells]
+    texts = [cell.source for cell in student_nb.cells if cell.get("id") != install_cell.CELL_ID]
     texts += _strings(student_nb.metadata.get("otter", {}))
     shown = _significant([line for text in texts for line in text.splitlines()])
     return sorted(secret_lines(nbformat.read(source, as_version=4)) & shown)
