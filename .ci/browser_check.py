@@ -98,6 +98,8 @@ async () => {
     merrors: [...document.querySelectorAll('mjx-merror')].map(text),
     images: images.map((img) => ({src: img.getAttribute('src'),
                                   ok: img.complete && img.naturalWidth > 0})),
+    figures: [...document.querySelectorAll('.cell_output img')]
+      .filter((img) => img.complete && img.naturalWidth > 0).length,
     widgets: views.map((s) => ({drawn: !!drawn(s), controls: controls(s),
                                 static: shown(nextCell(s))})),
     links: [...document.querySelectorAll('a[href]')].map((a) => a.getAttribute('href')),
@@ -115,6 +117,7 @@ class PageReport:
     page: str
     math: int = 0
     images: int = 0
+    figures: int = 0  # images among the cells' outputs (plots)
     widgets: int = 0
     links: int = 0
     seconds: float = 0.0
@@ -268,6 +271,7 @@ def check_site(
             if found["merrors"]:
                 report.problems.append(f"MathJax errors: {found['merrors'][:3]}")
             report.images = len(found["images"])
+            report.figures = found["figures"]
             broken = [i["src"] for i in found["images"] if not i["ok"]]
             if broken:
                 report.problems.append(f"images that did not load: {broken[:3]}")
@@ -318,12 +322,13 @@ def check_links(
 
 
 def table(reports: list[PageReport]) -> str:
-    rows = ["| page | result | equations | images | widgets | links | seconds |"]
-    rows.append("| --- | --- | --- | --- | --- | --- | --- |")
+    rows = ["| page | result | equations | images | figures | widgets | links | seconds |"]
+    rows.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in reports:
         result = "ok" if r.ok else "FAIL: " + "; ".join(r.problems)
         rows.append(
-            f"| {r.page} | {result} | {r.math} | {r.images} | {r.widgets} | {r.links} | "
+            f"| {r.page} | {result} | {r.math} | {r.images} | {r.figures} | {r.widgets} | "
+            f"{r.links} | "
             f"{r.seconds:.1f} |"
         )
     failed = sum(not r.ok for r in reports)

@@ -10,6 +10,7 @@ Chromium opens every page (.ci/browser_check.py).
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -104,7 +105,9 @@ def html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT)]
     command += ["--config", str(out / "_config.yml"), "--path-output", str(out)]
     command += ["-W", "-n", "--keep-going", "--all"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    # The kernels draw figures inline as in a reader's build: without the tests' Agg backend.
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
     assert done.returncode == 0, f"strict book build failed:\n{done.stdout[-6000:]}{done.stderr}"
     return out / "_build" / "html"
 
@@ -263,6 +266,10 @@ def test_every_page_reads_well_offline_in_a_real_browser(html: Path) -> None:
             assert f"book/{chapter}/{page}.html" in pages, f"{chapter}/{page} was not checked"
     assert sum(r.math for r in reports) > 1000, "hardly any equations found: selector stale?"
     assert sum(r.widgets for r in reports) >= len(CHAPTERS), "labs without widgets checked?"
+    by_page = {r.page: r for r in reports}
+    for chapter in CHAPTERS:  # the executed labs show their figures
+        lab = by_page[f"book/{chapter}/lab.html"]
+        assert lab.figures >= 1 and lab.widgets >= 1, (lab.page, lab.figures, lab.widgets)
     failed = [r for r in reports if not r.ok]
     assert not failed, "pages that fail in the browser:\n" + "\n".join(
         f"{r.page}: {'; '.join(r.problems)}" for r in failed
