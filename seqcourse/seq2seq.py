@@ -5,9 +5,10 @@ target y_1..y_T, factorising the conditional distribution left to right,
 
     conditional   P(y | x) = prod_{t=1}^{T+1} P(y_t | y_<t, x),   y_0 = <bos>, y_{T+1} = <eos>
 
-so the end-of-sequence token makes the length part of what is predicted. An encoder RNN
-(chapter 4's LSTM or GRU) runs over the embedded source; its final state (h_S, c_S) of
-every layer, taken at each sentence's own last real token, is the decoder's first state:
+(eq-seq2seq-factorisation), so the end-of-sequence token makes the length part of what is
+predicted. An encoder RNN (chapter 4's LSTM or GRU) runs over the embedded source; its
+final state (h_S, c_S) of every layer, taken at each sentence's own last real token, is
+the decoder's first state (eq-seq2seq-encoder, eq-seq2seq-decoder):
 
     encoder   h^enc_s = RNN_enc(E_x[x_s], h^enc_{s-1}),        h^enc_0 = 0
     decoder   h_0 = h^enc_S,   h_t = RNN_dec(E_y[y_{t-1}], h_{t-1}),   s_t = W_hy h_t + b_y
@@ -17,13 +18,15 @@ With ``reverse_source`` the encoder reads x_S..x_1 (Sutskever et al.), each sent
 reversed within its own length so that padding stays at the end.
 
 Teacher forcing trains on the gold prefix: the loss is the masked sequence cross-entropy,
-the mean over the N real target tokens (those of y_1..y_T and <eos>; padding excluded),
+the mean over the N real target tokens (those of y_1..y_T and <eos>; padding excluded;
+eq-seq2seq-loss),
 
     loss = -(1/N) sum_{b,t: mask_bt} log softmax(s_bt)[y_bt]
 
 Scheduled sampling (Bengio et al. 2015) feeds, at step t > 1 and for each example
 independently, the gold y_{t-1} with probability eps_i and the model's own prediction
-(argmax, or a sample) otherwise, eps_i decaying with the training step i:
+(argmax, or a sample) otherwise, eps_i decaying with the training step i
+(eq-scheduled-sampling):
 
     linear         eps_i = max(eps, k - c i)
     exponential    eps_i = k^i,                 0 < k < 1
@@ -32,11 +35,12 @@ independently, the gold y_{t-1} with probability eps_i and the model's own predi
 Decoding: ``greedy_decode`` (argmax at each step), ``sample_decode`` (softmax(s_t / tau)),
 ``beam_search`` over a ``log_prob_fn`` (a model wrapped by ``model_log_prob_fn``), whose
 hypothesis y = y_1..y_n (generated tokens: <bos> is not one of them) is scored by
+(eq-beam-score)
 
     score(y) = (sum_{t=1}^n log P(y_t | y_<t, x)) / n^alpha,   alpha = length_penalty
 
 ``corpus_bleu`` is BLEU-4 (Papineni et al. 2002) exactly as sacrebleu computes it with its
-defaults (smooth_method "exp", tokenize "none"):
+defaults (smooth_method "exp", tokenize "none"; eq-bleu, eq-brevity-penalty):
 
     p_n = (sum over hypotheses of clipped matching n-grams) / (sum of hypothesis n-grams)
     BP  = 1 if c >= r else exp(1 - r / c),  c = total hypothesis length, r = sum over
@@ -56,10 +60,12 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
+from tqdm.auto import tqdm
 
 from seqcourse._checks import check_bool, check_int, check_temperature
 from seqcourse.data.translation import BOS, EOS, PAD, pad_sequences
 from seqcourse.gated import GRU, LSTM
+from seqcourse.train import History, clip_grad_norm
 
 __all__ = [
     "BACKENDS",
@@ -70,6 +76,7 @@ __all__ = [
     "beam_search",
     "corpus_bleu",
     "exponential_decay",
+    "fit",
     "greedy_decode",
     "inverse_sigmoid_decay",
     "linear_decay",
@@ -79,6 +86,7 @@ __all__ = [
     "sample_decode",
     "sequence_accuracy",
     "sequence_loss",
+    "translate",
 ]
 
 CELLS = ("lstm", "gru")
@@ -561,6 +569,7 @@ def beam_search(
     beam_width: int,
     max_len: int,
     length_penalty: float = 0.0,
+    trace: list[list[tuple[list[int], float, bool]]] | None = None,
 ) -> list[tuple[list[int], float]]:
     """Beam search, batched over the beam: the best hypotheses, best first.
 
@@ -578,7 +587,12 @@ def beam_search(
     decoding; with beam_width at least the number of possible hypotheses nothing is pruned
     and the result is the exhaustive ranking. With length_penalty 0 the search stops early
     once no live hypothesis can beat the beam_width-th finished one (scores only fall).
+
+    ``trace``, when a list, receives one entry per step: the kept extensions as (tokens,
+    summed log-probability, finished) triples, best first (what a lab draws step by step).
     """
+    if trace is not None and not isinstance(trace, list):
+        raise TypeError(f"trace must be a list or None, got {type(trace).__name__}")
     if not callable(log_prob_fn):
         raise TypeError(f"log_prob_fn must be callable, got {type(log_prob_fn).__name__}")
     bos, eos = _check_special(bos, eos)
@@ -606,13 +620,17 @@ def beam_search(
         total = (sums[:, None] + logp.detach().to("cpu", torch.float64)).reshape(-1)  # (k V,)
         top = torch.topk(total, min(beam_width, total.numel()))
         parent, token = top.indices // V, top.indices % V
-        live = []
+        live, kept = [], []
         for score, p, y in zip(top.values.tolist(), parent.tolist(), token.tolist(), strict=True):
             tokens = prefixes[p, 1:].tolist() + [y]
-            if y == eos or t == max_len:
+            done = y == eos or t == max_len
+            kept.append((tokens, score, done))
+            if done:
                 finished.append((tokens, score / t**alpha))
             else:
                 live.append((p, y, score))
+        if trace is not None:
+            trace.append(kept)
         if not live:
             break
         prefixes = torch.cat(
@@ -693,3 +711,108 @@ def corpus_bleu(hyps: Sequence[Sequence[str]], refs: Sequence[Sequence[Sequence[
         else:
             log_p += math.log(correct[n] / total[n])
     return 100.0 * bp * math.exp(log_p / order)
+
+
+# ---------------------------------------------------------------------------- training
+TeacherProb = float | Callable[[int], float] | None
+
+
+def _id_lists(seqs: Any, name: str) -> list[list[int]]:
+    if isinstance(seqs, str | bytes) or not isinstance(seqs, Sequence):
+        raise TypeError(f"{name} must be a sequence of id sequences, got {type(seqs).__name__}")
+    out = [list(s) for s in seqs]
+    if not out:
+        raise ValueError(f"{name} must hold at least one sequence, got none")
+    return out
+
+
+def fit(
+    model: Seq2Seq,
+    src: Sequence[Sequence[int]],
+    tgt: Sequence[Sequence[int]],
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    seed: int = 0,
+    clip: float | None = 1.0,
+    teacher_prob: TeacherProb = None,
+    sample: bool = False,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` with Adam on the pairs (src[k], tgt[k]) (id lists without <bos>/<eos>).
+
+    Each of the ``steps`` optimizer steps draws ``batch_size`` pairs uniformly (with a
+    generator seeded by ``seed``, so two runs are identical), builds the padded batch
+    (``make_batch``) and minimises ``sequence_loss`` (eq-seq2seq-loss), clipping the gradient
+    norm to ``clip``. ``teacher_prob`` None trains with teacher forcing (``forward``); a number
+    or a function of the step i = 0, 1, ... (``linear_decay``, ...) gives the probability
+    eps_i of feeding the gold token in ``forward_scheduled`` (eq-scheduled-sampling), whose
+    coin flips and samples use the same seeded generator. Returns the ``History``.
+    """
+    src_l = _nonempty(_id_lists(src, "src"), "src")
+    tgt_l = _nonempty(_id_lists(tgt, "tgt"), "tgt")
+    if len(src_l) != len(tgt_l):
+        raise ValueError(
+            f"src and tgt must hold the same number of sequences, got {len(src_l)} and {len(tgt_l)}"
+        )
+    steps, batch_size = check_int(steps, "steps"), check_int(batch_size, "batch_size")
+    seed = check_int(seed, "seed", 0)
+    bad_lr = isinstance(lr, bool) or not isinstance(lr, int | float)
+    if bad_lr or not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if teacher_prob is not None and not callable(teacher_prob):
+        _probability(teacher_prob, "teacher_prob")
+    device = model.out.weight.device
+    gen = torch.Generator().manual_seed(seed)
+    flips = torch.Generator(device=device).manual_seed(seed + 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(lr))
+    history = History()
+    was_training = model.training
+    model.train()
+    try:
+        for i in tqdm(range(steps), desc="seq2seq", disable=not progress):
+            pick = torch.randint(len(src_l), (batch_size,), generator=gen).tolist()
+            b = make_batch([src_l[k] for k in pick], [tgt_l[k] for k in pick])
+            b = Seq2SeqBatch(*(x.to(device) for x in b))
+            if teacher_prob is None:
+                logits = model(b.src, b.src_lengths, b.tgt_in)
+            else:
+                p = teacher_prob(i) if callable(teacher_prob) else teacher_prob
+                logits = model.forward_scheduled(
+                    b.src, b.src_lengths, b.tgt_in, p, generator=flips, sample=sample
+                )
+            loss = sequence_loss(logits, b.tgt_out, b.tgt_mask)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = clip_grad_norm(model.parameters(), clip) if clip else _grad_norm(model)
+            optimizer.step()
+            history.record(float(loss.detach()), norm)
+    finally:
+        model.train(was_training)
+    return history
+
+
+def _grad_norm(model: nn.Module) -> float:
+    grads = [p.grad.norm() ** 2 for p in model.parameters() if p.grad is not None]
+    return float(torch.stack(grads).sum().sqrt()) if grads else 0.0
+
+
+@torch.no_grad()
+def translate(
+    model: Seq2Seq,
+    src: Sequence[Sequence[int]],
+    max_len: int,
+    batch_size: int = 512,
+    eos: int = EOS,
+) -> list[list[int]]:
+    """Greedy translations of every id list in ``src``, in batches of ``batch_size``, each
+    without its final <eos> (so they compare directly with the target id lists)."""
+    src_l = _nonempty(_id_lists(src, "src"), "src")
+    batch_size = check_int(batch_size, "batch_size")
+    device = model.out.weight.device
+    out: list[list[int]] = []
+    for start in range(0, len(src_l), batch_size):
+        s = pad_sequences(src_l[start : start + batch_size])
+        hyps = greedy_decode(model, s.ids.to(device), s.lengths.to(device), max_len, eos=eos)
+        out += [h[:-1] if h and h[-1] == eos else h for h in hyps]
+    return out

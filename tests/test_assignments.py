@@ -5,11 +5,11 @@ its docstring); this file runs it once per assignment and tests its leak detecto
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
+import ci_scripts
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
@@ -18,10 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / ".ci" / "assignments.py"
 CHAPTERS = sorted(path.parent.name for path in (ROOT / "book").glob("*/assignment.ipynb"))
 
-_spec = importlib.util.spec_from_file_location("assignments", SCRIPT)
-assert _spec and _spec.loader
-assignments = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(assignments)
+assignments = ci_scripts.load("assignments")
 
 
 @pytest.mark.skipif(not CHAPTERS, reason="no book/<chapter>/assignment.ipynb yet")

@@ -9,7 +9,6 @@ Chromium opens every page (.ci/browser_check.py).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -18,6 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
+import ci_scripts
 import nbformat
 import pytest
 import yaml
@@ -239,13 +239,7 @@ def test_committed_student_notebooks_are_current() -> None:
 
 
 def _browser_check():
-    spec = importlib.util.spec_from_file_location(
-        "browser_check", ROOT / ".ci" / "browser_check.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["browser_check"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return ci_scripts.load("browser_check")
 
 
 def test_every_page_reads_well_offline_in_a_real_browser(html: Path) -> None:

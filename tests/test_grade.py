@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import copy
 import csv
-import importlib.util
-import sys
 from pathlib import Path
 
+import ci_scripts
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
@@ -24,11 +23,7 @@ from nbformat.v4 import new_code_cell
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 6.0  # CPU seconds per question; the slowest question of a solution takes about 2 s
 
-_spec = importlib.util.spec_from_file_location("grade", ROOT / ".ci" / "grade.py")
-assert _spec and _spec.loader
-grade = importlib.util.module_from_spec(_spec)
-sys.modules["grade"] = grade  # dataclasses look their module up
-_spec.loader.exec_module(grade)
+grade = ci_scripts.load("grade")
 
 
 # ---------------------------------------------------------------------------------------------

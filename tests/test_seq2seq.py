@@ -20,6 +20,7 @@ from seqcourse.seq2seq import (
     beam_search,
     corpus_bleu,
     exponential_decay,
+    fit,
     greedy_decode,
     inverse_sigmoid_decay,
     linear_decay,
@@ -29,6 +30,7 @@ from seqcourse.seq2seq import (
     sample_decode,
     sequence_accuracy,
     sequence_loss,
+    translate,
 )
 
 F64 = torch.float64
@@ -432,6 +434,80 @@ def test_beam_search_errors():
         beam_search("fn", 0, 1, 2, 3)
     with pytest.raises(ValueError, match=r"log_prob_fn must return a tensor \(N, V\) = \(1, V\)"):
         beam_search(lambda p: torch.zeros(2, 3), 0, 1, 2, 3)
+
+
+def test_beam_search_trace_records_each_step():
+    fn, _ = _random_lm(4, 1)
+    trace: list = []
+    hyps = beam_search(fn, 0, 1, 3, 4, 0.0, trace=trace)
+    assert 1 <= len(trace) <= 4
+    assert len(trace[0]) == 3 and all(len(t) == 1 for t, _, _ in trace[0])
+    for step, kept in enumerate(trace, start=1):
+        sums = [s for _, s, _ in kept]
+        assert sums == sorted(sums, reverse=True)  # best first
+        assert all(len(t) == step for t, _, _ in kept)
+        assert all(done == (t[-1] == 1 or step == 4) for t, _, done in kept)
+    finished = {tuple(t): s for kept in trace for t, s, done in kept if done}
+    assert all(finished[tuple(t)] == pytest.approx(s) for t, s in hyps)  # alpha 0: raw sums
+    assert beam_search(fn, 0, 1, 3, 4, 0.0) == hyps  # tracing changes nothing
+    with pytest.raises(TypeError, match="trace must be a list or None, got dict"):
+        beam_search(fn, 0, 1, 3, 4, trace={})
+
+
+def test_fit_learns_to_copy_and_is_seeded():
+    src = [[4 + (k % 5), 4 + (k * 3 % 5)] for k in range(40)]
+    torch.manual_seed(0)
+    model = Seq2Seq(9, 9, 8, 16, "gru", backend="torch")
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    hist = fit(model, src, src, steps=150, batch_size=16, lr=1e-2, seed=3, progress=False)
+    assert len(hist.loss) == 150 and hist.loss[-1] < 0.25 * hist.loss[0]
+    assert translate(model, src, max_len=4, batch_size=7) == src
+    twin = Seq2Seq(9, 9, 8, 16, "gru", backend="torch")
+    twin.load_state_dict(start)
+    again = fit(twin, src, src, steps=150, batch_size=16, lr=1e-2, seed=3, progress=False)
+    assert again.loss == hist.loss
+    assert model.training  # mode restored
+
+
+def test_fit_with_scheduled_sampling_runs_and_is_seeded():
+    src = [[4, 5, 6], [6, 5], [5]]
+    losses = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        model = Seq2Seq(7, 7, 4, 8, "lstm", backend="torch")
+        hist = fit(
+            model,
+            src,
+            src,
+            steps=5,
+            batch_size=4,
+            seed=2,
+            progress=False,
+            teacher_prob=lambda i: linear_decay(i, c=0.2),
+        )
+        losses.append(hist.loss)
+    assert losses[0] == losses[1]
+    assert fit(model, src, src, steps=2, teacher_prob=0.5, sample=True, progress=False).loss
+
+
+def test_fit_and_translate_errors():
+    model = tiny("gru", V=12)
+    with pytest.raises(ValueError, match="src and tgt must hold the same number of sequences"):
+        fit(model, SRC, TGT[:2], steps=1)
+    with pytest.raises(ValueError, match="src must hold at least one sequence, got none"):
+        fit(model, [], [], steps=1)
+    with pytest.raises(TypeError, match="tgt must be a sequence of id sequences, got str"):
+        fit(model, SRC, "abc", steps=1)
+    with pytest.raises(ValueError, match="steps must be an int >= 1, got 0"):
+        fit(model, SRC, TGT, steps=0)
+    with pytest.raises(ValueError, match="lr must be a finite number > 0, got -1"):
+        fit(model, SRC, TGT, steps=1, lr=-1)
+    with pytest.raises(ValueError, match=r"teacher_prob must be a number in \[0, 1\], got 2"):
+        fit(model, SRC, TGT, steps=1, teacher_prob=2)
+    with pytest.raises(ValueError, match=r"src\[1\] must hold at least one id"):
+        translate(model, [[4], []], max_len=3)
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+        translate(model, SRC, max_len=3, batch_size=0)
 
 
 def test_beam_search_on_a_model():
