@@ -65,7 +65,7 @@ from tqdm.auto import tqdm
 from seqcourse._checks import check_bool, check_int, check_temperature
 from seqcourse.data.translation import BOS, EOS, PAD, pad_sequences
 from seqcourse.gated import GRU, LSTM
-from seqcourse.train import History, clip_grad_norm
+from seqcourse.train import History, _clip_or_measure, _optional_clip, _positive_float
 
 __all__ = [
     "BACKENDS",
@@ -744,7 +744,8 @@ def fit(
     Each of the ``steps`` optimizer steps draws ``batch_size`` pairs uniformly (with a
     generator seeded by ``seed``, so two runs are identical), builds the padded batch
     (``make_batch``) and minimises ``sequence_loss`` (eq-seq2seq-loss), clipping the gradient
-    norm to ``clip``. ``teacher_prob`` None trains with teacher forcing (``forward``); a number
+    norm to ``clip`` (None: measured, not clipped), as ``seqcourse.train.train`` does.
+    ``teacher_prob`` None trains with teacher forcing (``forward``); a number
     or a function of the step i = 0, 1, ... (``linear_decay``, ...) gives the probability
     eps_i of feeding the gold token in ``forward_scheduled`` (eq-scheduled-sampling), whose
     coin flips and samples use the same seeded generator. Returns the ``History``.
@@ -757,15 +758,13 @@ def fit(
         )
     steps, batch_size = check_int(steps, "steps"), check_int(batch_size, "batch_size")
     seed = check_int(seed, "seed", 0)
-    bad_lr = isinstance(lr, bool) or not isinstance(lr, int | float)
-    if bad_lr or not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    lr, clip = _positive_float(lr, "lr"), _optional_clip(clip)
     if teacher_prob is not None and not callable(teacher_prob):
         _probability(teacher_prob, "teacher_prob")
     device = model.out.weight.device
     gen = torch.Generator().manual_seed(seed)
     flips = torch.Generator(device=device).manual_seed(seed + 1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(lr))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history = History()
     was_training = model.training
     model.train()
@@ -784,17 +783,12 @@ def fit(
             loss = sequence_loss(logits, b.tgt_out, b.tgt_mask)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            norm = clip_grad_norm(model.parameters(), clip) if clip else _grad_norm(model)
+            norm = _clip_or_measure(model, clip)
             optimizer.step()
             history.record(float(loss.detach()), norm)
     finally:
         model.train(was_training)
     return history
-
-
-def _grad_norm(model: nn.Module) -> float:
-    grads = [p.grad.norm() ** 2 for p in model.parameters() if p.grad is not None]
-    return float(torch.stack(grads).sum().sqrt()) if grads else 0.0
 
 
 @torch.no_grad()
