@@ -67,7 +67,6 @@ test: $(SETUP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	bash .ci/install_chromium.sh
-	$(PYTHON) .ci/assignments.py build
 	$(BIN)/pytest tests book $(NBVAL_ARGS) $(PYTEST_ARGS)
 
 check-book: $(SETUP)

@@ -7,7 +7,10 @@ in the cells are the checks). Not collected as notebooks:
 - generated student versions of the assignments (book/<chapter>/student/), which are
   unfinished by design;
 - assignment sources (book/<chapter>/assignment.ipynb), which tests/test_assignments.py
-  executes and grades already.
+  executes and grades already;
+- labs (book/<chapter>/lab.ipynb), which the strict book build of tests/test_book.py
+  executes (a raising cell fails that build: nb_execution_raise_on_error in _config.yml),
+  so that each lab runs once per `make test`, not twice.
 
 At the end, the time spent in each test file and notebook is printed, and the notebooks'
 times are written to _build/nbval-times.json: after `make book`, `.ci/exec_times.py` compares
@@ -42,7 +45,7 @@ def _not_run_by_nbval(path: Path) -> bool:
         "student" in parts
         or "_build" in parts
         or ".ipynb_checkpoints" in parts
-        or path.name == "assignment.ipynb"
+        or path.name in ("assignment.ipynb", "lab.ipynb")
     )
 
 

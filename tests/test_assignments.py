@@ -1,6 +1,8 @@
 """The graded assignments: the solution earns full marks, the student version does not, and
 no solution or hidden test reaches students. The work is done by .ci/assignments.py (see
-its docstring); this file runs it once per assignment and tests its leak detector.
+its docstring); this file runs it once per assignment (building it when the source changed,
+and checking that the regenerated student notebook is the committed one) and tests its leak
+detector.
 """
 
 from __future__ import annotations
@@ -29,6 +31,20 @@ def test_assignment_grades_solution_full_and_student_version_below(chapter: str)
     )
     print(done.stdout)
     assert done.returncode == 0, done.stdout + done.stderr
+    # The check regenerated book/<chapter>/student: it must be what is committed (the
+    # student page's launch buttons open the committed file).
+    if (ROOT / ".git").exists():
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", f"book/{chapter}/student"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert not status.stdout.strip(), (
+            f"book/{chapter}/student differs from the committed one; run `make assignments` "
+            f"and commit it:\n{status.stdout}"
+        )
 
 
 def _source() -> nbformat.NotebookNode:
