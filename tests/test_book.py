@@ -86,9 +86,7 @@ def html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build the book without executing notebooks, warnings as errors; returns the HTML dir."""
     missing = [c for c in CHAPTERS if not (BOOK / c / f"{STUDENT}.ipynb").is_file()]
     if missing:
-        pytest.fail(
-            f"no student assignment for {missing}: run `make assignments` and commit them"
-        )
+        pytest.fail(f"no student assignment for {missing}: run `make assignments` and commit them")
     out = tmp_path_factory.mktemp("book")
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     # The labs are executed here and only here (tests/conftest.py keeps them from nbval):
