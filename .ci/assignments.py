@@ -22,6 +22,7 @@ line of a solution or of a hidden test may appear in the student notebook.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -91,7 +92,17 @@ def source_digest(chapter: Path) -> str:
 
 
 def build(chapter: Path) -> Path:
-    """Student and autograder versions of one chapter's assignment; returns their folder."""
+    """Student and autograder versions of one chapter's assignment; returns their folder.
+
+    Processes that build the same chapter at once (two pytest workers) take turns on a lock
+    file; the later one then finds the build current and reuses it."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / f"{chapter.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(chapter)
+
+
+def _build(chapter: Path) -> Path:
     out = OUT / chapter.name
     digest = source_digest(chapter)
     stamp = out / ".source-hash"
