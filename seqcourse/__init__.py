@@ -11,6 +11,8 @@ Modules, one concept each (the chapter that teaches it in brackets):
     rtrl     real-time recurrent learning: exact RTRL, Williams-Zipser, SnAp-1, UORO, online (3)
     seq2seq  encoder-decoder, masked loss, scheduled sampling, greedy/sampled/beam decoding,
              BLEU (5); its sentence pairs and Vocab in data.translation
+    captioning  CNN encoder, Show and Tell, Show-Attend-Tell, doubly stochastic attention (6);
+             its generated scenes in data.scenes
     train    the training loop, gradient clipping, truncated BPTT, bits per char (2)
     plots    figures several pages share
 
