@@ -55,13 +55,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from seqcourse._checks import check_bool, check_int
 from seqcourse.data.translation import BOS, EOS, pad_sequences
 from seqcourse.gated import LSTM, lstm_cell
 from seqcourse.seq2seq import beam_search, sequence_loss
-from seqcourse.train import History, _clip_or_measure, _optional_clip, _positive_float
+from seqcourse.train import History, _optional_clip, _positive_float, adam_steps
 
 __all__ = [
     "ConvEncoder",
@@ -194,23 +193,14 @@ def pretrain_encoder(
     lr, seed = _positive_float(lr, "lr"), check_int(seed, "seed", 0)
     device = encoder.head.weight.device
     gen = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(encoder.parameters(), lr=lr)
-    history = History()
-    was_training = encoder.training
-    encoder.train()
-    try:
-        for _ in tqdm(range(steps), desc="encoder", disable=not progress):
-            pick = torch.randint(images.shape[0], (batch_size,), generator=gen)
-            logits = encoder.classify(images[pick].to(device))
-            loss = F.cross_entropy(logits.flatten(0, 1), labels[pick].flatten().to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = _clip_or_measure(encoder, None)
-            optimizer.step()
-            history.record(float(loss.detach()), norm)
-    finally:
-        encoder.train(was_training)
-    return history
+
+    def step_loss(i: int, history: History) -> tuple[torch.Tensor, torch.Tensor]:
+        pick = torch.randint(images.shape[0], (batch_size,), generator=gen)
+        logits = encoder.classify(images[pick].to(device))
+        loss = F.cross_entropy(logits.flatten(0, 1), labels[pick].flatten().to(device))
+        return loss, loss
+
+    return adam_steps(encoder, steps, step_loss, lr, None, "encoder", progress)
 
 
 @torch.no_grad()
@@ -461,33 +451,23 @@ def fit(
         raise ValueError(f"lam > 0 needs a ShowAttendTell (attention to regularise), got {lam}")
     device = model.out.weight.device
     gen = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history = History()
-    was_training = model.training
-    model.train()
-    try:
-        for _ in tqdm(range(steps), desc=type(model).__name__, disable=not progress):
-            pick = torch.randint(len(refs), (batch_size,), generator=gen)
-            which = torch.randint(1 << 30, (batch_size,), generator=gen).tolist()
-            chosen = [refs[k][w % len(refs[k])] for k, w in zip(pick.tolist(), which, strict=True)]
-            tgt_in = pad_sequences([[BOS, *y] for y in chosen]).ids.to(device)
-            out = pad_sequences([[*y, EOS] for y in chosen])
-            targets, mask = out.ids.to(device), out.mask.to(device)
-            logits, alphas = model(features[pick].to(device), tgt_in)
-            loss = sequence_loss(logits, targets, mask)
-            total = loss
-            if alphas is not None:
-                penalty = doubly_stochastic_penalty(alphas, mask)
-                total = loss + lam * penalty if lam > 0 else loss
-                history.val.setdefault("penalty", []).append(float(penalty.detach()))
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            norm = _clip_or_measure(model, clip)
-            optimizer.step()
-            history.record(float(loss.detach()), norm)
-    finally:
-        model.train(was_training)
-    return history
+
+    def step_loss(i: int, history: History) -> tuple[torch.Tensor, torch.Tensor]:
+        pick = torch.randint(len(refs), (batch_size,), generator=gen)
+        which = torch.randint(1 << 30, (batch_size,), generator=gen).tolist()
+        chosen = [refs[k][w % len(refs[k])] for k, w in zip(pick.tolist(), which, strict=True)]
+        tgt_in = pad_sequences([[BOS, *y] for y in chosen]).ids.to(device)
+        out = pad_sequences([[*y, EOS] for y in chosen])
+        targets, mask = out.ids.to(device), out.mask.to(device)
+        logits, alphas = model(features[pick].to(device), tgt_in)
+        loss = sequence_loss(logits, targets, mask)
+        if alphas is None:
+            return loss, loss
+        penalty = doubly_stochastic_penalty(alphas, mask)
+        history.val.setdefault("penalty", []).append(float(penalty.detach()))
+        return (loss + lam * penalty if lam > 0 else loss), loss
+
+    return adam_steps(model, steps, step_loss, lr, clip, type(model).__name__, progress)
 
 
 # ---------------------------------------------------------------------------- decoding

@@ -60,12 +60,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
-from tqdm.auto import tqdm
 
 from seqcourse._checks import check_bool, check_int, check_temperature
 from seqcourse.data.translation import BOS, EOS, PAD, pad_sequences
 from seqcourse.gated import GRU, LSTM
-from seqcourse.train import History, _clip_or_measure, _optional_clip, _positive_float
+from seqcourse.train import History, _optional_clip, _positive_float, adam_steps
 
 __all__ = [
     "BACKENDS",
@@ -764,31 +763,22 @@ def fit(
     device = model.out.weight.device
     gen = torch.Generator().manual_seed(seed)
     flips = torch.Generator(device=device).manual_seed(seed + 1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history = History()
-    was_training = model.training
-    model.train()
-    try:
-        for i in tqdm(range(steps), desc="seq2seq", disable=not progress):
-            pick = torch.randint(len(src_l), (batch_size,), generator=gen).tolist()
-            b = make_batch([src_l[k] for k in pick], [tgt_l[k] for k in pick])
-            b = Seq2SeqBatch(*(x.to(device) for x in b))
-            if teacher_prob is None:
-                logits = model(b.src, b.src_lengths, b.tgt_in)
-            else:
-                p = teacher_prob(i) if callable(teacher_prob) else teacher_prob
-                logits = model.forward_scheduled(
-                    b.src, b.src_lengths, b.tgt_in, p, generator=flips, sample=sample
-                )
-            loss = sequence_loss(logits, b.tgt_out, b.tgt_mask)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = _clip_or_measure(model, clip)
-            optimizer.step()
-            history.record(float(loss.detach()), norm)
-    finally:
-        model.train(was_training)
-    return history
+
+    def step_loss(i: int, history: History) -> tuple[torch.Tensor, torch.Tensor]:
+        pick = torch.randint(len(src_l), (batch_size,), generator=gen).tolist()
+        b = make_batch([src_l[k] for k in pick], [tgt_l[k] for k in pick])
+        b = Seq2SeqBatch(*(x.to(device) for x in b))
+        if teacher_prob is None:
+            logits = model(b.src, b.src_lengths, b.tgt_in)
+        else:
+            p = teacher_prob(i) if callable(teacher_prob) else teacher_prob
+            logits = model.forward_scheduled(
+                b.src, b.src_lengths, b.tgt_in, p, generator=flips, sample=sample
+            )
+        loss = sequence_loss(logits, b.tgt_out, b.tgt_mask)
+        return loss, loss
+
+    return adam_steps(model, steps, step_loss, lr, clip, "seq2seq", progress)
 
 
 @torch.no_grad()

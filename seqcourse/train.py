@@ -65,6 +65,7 @@ from seqcourse._checks import check_int
 
 __all__ = [
     "History",
+    "adam_steps",
     "LastStep",
     "Minibatches",
     "SeedRuns",
@@ -312,6 +313,43 @@ def train(
                 _validate(model, val_fn, history)
     finally:
         bar.close()
+        model.train(was_training)
+    return history
+
+
+def adam_steps(
+    model: nn.Module,
+    steps: int,
+    step_loss: Callable[[int, History], tuple[torch.Tensor, torch.Tensor]],
+    lr: float,
+    clip: float | None,
+    desc: str = "train",
+    progress: bool = True,
+) -> History:
+    """``steps`` Adam steps on ``model`` with a tqdm bar, for loops that draw their own batch
+    each step (``seqcourse.seq2seq.fit``, ``seqcourse.captioning.fit`` and
+    ``pretrain_encoder``).
+
+    ``step_loss(i, history)`` builds step i's batch and returns (objective, loss): the
+    objective is minimised (backward, the gradient norm measured and clipped to ``clip``
+    when given, optimizer step), the loss is what ``history.loss`` records (the two differ
+    when a regulariser is added; ``step_loss`` may record more in ``history.val``). The model
+    is in train mode while training and back in its original mode on return.
+    """
+    lr, clip = _positive_float(lr, "lr"), _optional_clip(clip)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history = History()
+    was_training = model.training
+    model.train()
+    try:
+        for i in tqdm(range(steps), desc=desc, disable=not progress):
+            objective, loss = step_loss(i, history)
+            optimizer.zero_grad(set_to_none=True)
+            objective.backward()
+            norm = _clip_or_measure(model, clip)
+            optimizer.step()
+            history.record(float(loss.detach()), norm)
+    finally:
         model.train(was_training)
     return history
 

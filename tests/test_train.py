@@ -724,3 +724,28 @@ def test_median_range_formats_one_number_per_seed():
     assert median_range([350, 300, 450], ".0f") == "350 (300-450)"
     assert median_range([1, 2], ".1f") == "1.5 (1.0-2.0)"  # the median of an even count
     assert median_range([]) == "-"
+
+
+def test_adam_steps_records_the_loss_and_minimises_the_objective():
+    from seqcourse.train import adam_steps
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1).eval()
+    x, y = torch.randn(32, 3), torch.randn(32, 1)
+
+    def step_loss(i, history):
+        loss = ((model(x) - y) ** 2).mean()
+        penalty = model.weight.pow(2).sum()
+        history.val.setdefault("penalty", []).append(float(penalty))
+        return loss + 10.0 * penalty, loss
+
+    h = adam_steps(model, 200, step_loss, 0.05, None, progress=False)
+    assert len(h.loss) == len(h.val["penalty"]) == 200 and h.step[-1] == 200
+    assert h.val["penalty"][-1] < 0.1 * h.val["penalty"][0] or h.val["penalty"][0] < 1e-3
+    assert not model.training  # restored
+    first = ((model(x) - y) ** 2).mean().item()
+    assert abs(h.loss[-1] - first) < 0.05  # the recorded value is the loss, not the objective
+    with pytest.raises(ValueError, match="lr must be a positive finite number"):
+        adam_steps(model, 1, step_loss, 0.0, None, progress=False)
+    with pytest.raises(ValueError, match="clip"):
+        adam_steps(model, 1, step_loss, 0.1, 0.0, progress=False)
