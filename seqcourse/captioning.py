@@ -59,7 +59,7 @@ from torch import nn
 from seqcourse._checks import check_bool, check_int
 from seqcourse.data.translation import BOS, EOS, pad_sequences
 from seqcourse.gated import LSTM, lstm_cell
-from seqcourse.seq2seq import beam_search, sequence_loss
+from seqcourse.seq2seq import _check_ids, beam_search, sequence_loss
 from seqcourse.train import History, _optional_clip, _positive_float, adam_steps
 
 __all__ = [
@@ -82,46 +82,27 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------- checks
+def _check_batch(x: Any, tail: tuple[int, ...], layout: str, name: str) -> torch.Tensor:
+    """A finite float tensor (B, *tail), B >= 1; ``layout`` names the shape in messages."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor {layout}, got {type(x)}")
+    if x.dim() != 1 + len(tail) or tuple(x.shape[1:]) != tail or x.shape[0] < 1:
+        raise ValueError(f"{name} must have shape {layout}, got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor, got {x.dtype}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} must hold finite values, got NaN or inf")
+    return x
+
+
 def check_images(images: Any, name: str = "images") -> torch.Tensor:
     """A finite float tensor (B, 3, 32, 32), B >= 1."""
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor (B, 3, 32, 32), got {type(images)}")
-    if images.dim() != 4 or tuple(images.shape[1:]) != (3, 32, 32) or images.shape[0] < 1:
-        raise ValueError(f"{name} must have shape (B, 3, 32, 32), got {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise TypeError(f"{name} must be a float tensor, got {images.dtype}")
-    if not torch.isfinite(images).all():
-        raise ValueError(f"{name} must hold finite values, got NaN or inf")
-    return images
-
-
-def _check_tokens(tokens: Any, vocab: int, name: str, dims: int) -> torch.Tensor:
-    if not isinstance(tokens, torch.Tensor) or tokens.dtype != torch.long:
-        raise TypeError(f"{name} must be a LongTensor of token ids, got {type(tokens).__name__}")
-    if tokens.dim() != dims or tokens.numel() == 0:
-        shape = "(B,)" if dims == 1 else "(B, T)"
-        raise ValueError(f"{name} must have shape {shape}, non-empty, got {tuple(tokens.shape)}")
-    if int(tokens.min()) < 0 or int(tokens.max()) >= vocab:
-        raise ValueError(
-            f"{name} must hold ids in [0, {vocab}), got values in "
-            f"[{int(tokens.min())}, {int(tokens.max())}]"
-        )
-    return tokens
+    return _check_batch(images, (3, 32, 32), "(B, 3, 32, 32)", name)
 
 
 def check_features(features: Any, cells: int, dim: int, name: str = "features") -> torch.Tensor:
     """A finite float tensor (B, cells, dim), B >= 1: an encoded image grid."""
-    if not isinstance(features, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor (B, {cells}, {dim}), got {type(features)}")
-    if features.dim() != 3 or tuple(features.shape[1:]) != (cells, dim) or features.shape[0] < 1:
-        raise ValueError(
-            f"{name} must have shape (B, L, D) = (B, {cells}, {dim}), got {tuple(features.shape)}"
-        )
-    if not features.is_floating_point():
-        raise TypeError(f"{name} must be a float tensor, got {features.dtype}")
-    if not torch.isfinite(features).all():
-        raise ValueError(f"{name} must hold finite values, got NaN or inf")
-    return features
+    return _check_batch(features, (cells, dim), f"(B, L, D) = (B, {cells}, {dim})", name)
 
 
 def _lam(value: Any) -> float:
@@ -274,7 +255,20 @@ def caption_loss(
 
 
 # ---------------------------------------------------------------------------- models
-class ShowTell(nn.Module):
+class _Captioner(nn.Module):
+    """What both decoders share: the vocabulary size, the grid they read (``cells`` vectors
+    of ``feature_dim``) and a layer norm over each vector (frozen features come at any
+    scale)."""
+
+    def __init__(self, vocab_size: int, feature_dim: int, cells: int) -> None:
+        super().__init__()
+        self.vocab_size = check_int(vocab_size, "vocab_size", 5)
+        self.cells = check_int(cells, "cells")
+        self.feature_dim = check_int(feature_dim, "feature_dim")
+        self.norm = nn.LayerNorm(self.feature_dim)
+
+
+class ShowTell(_Captioner):
     """Show and Tell (eq-showtell) on an encoded grid (B, L, D): the whole grid, flattened
     and projected to the word space (the CNN's fully connected layer), is the LSTM's input
     before <bos>; chapter 4's from-scratch LSTM; one output layer."""
@@ -282,13 +276,7 @@ class ShowTell(nn.Module):
     def __init__(
         self, vocab_size: int, feature_dim: int, cells: int = 16, embed: int = 48, hidden: int = 128
     ) -> None:
-        super().__init__()
-        self.vocab_size = check_int(vocab_size, "vocab_size", 5)
-        self.cells, self.feature_dim = (
-            check_int(cells, "cells"),
-            check_int(feature_dim, "feature_dim"),
-        )
-        self.norm = nn.LayerNorm(self.feature_dim)  # frozen features come at any scale
+        super().__init__(vocab_size, feature_dim, cells)
         self.image = nn.Linear(self.cells * self.feature_dim, check_int(embed, "embed"))
         self.embed = nn.Embedding(self.vocab_size, embed, padding_idx=0)
         self.lstm = LSTM(embed, check_int(hidden, "hidden"))
@@ -305,19 +293,19 @@ class ShowTell(nn.Module):
 
     def step(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any, None]:
         """One word: tokens (B,) -> (logits (B, V), new state, no attention)."""
-        _check_tokens(tokens, self.vocab_size, "tokens", 1)
+        _check_ids(tokens, "tokens", self.vocab_size, dims=1)
         out, state = self.lstm(self.embed(tokens)[:, None], state)
         return self.out(out[:, 0]), state, None
 
     def forward(self, features: torch.Tensor, tgt_in: torch.Tensor) -> tuple[torch.Tensor, None]:
         """Teacher forcing: features (B, L, D), tgt_in (B, T) = [<bos>, y_1..] ->
         (logits (B, T, V), None)."""
-        _check_tokens(tgt_in, self.vocab_size, "tgt_in", 2)
+        _check_ids(tgt_in, "tgt_in", self.vocab_size)
         out, _ = self.lstm(torch.cat([self._image(features), self.embed(tgt_in)], dim=1))
         return self.out(out[:, 1:]), None
 
 
-class ShowAttendTell(nn.Module):
+class ShowAttendTell(_Captioner):
     """Show, Attend and Tell with soft attention (eq-sat-attention) on an encoded grid
     (B, L, D), the gate beta (``gate``), a state initialised from the mean feature and the
     deep output layer. A learned vector per cell is added to its features (``position``):
@@ -334,16 +322,10 @@ class ShowAttendTell(nn.Module):
         attention: int = 64,
         gate: bool = True,
     ) -> None:
-        super().__init__()
-        self.vocab_size = check_int(vocab_size, "vocab_size", 5)
-        self.cells, self.feature_dim = (
-            check_int(cells, "cells"),
-            check_int(feature_dim, "feature_dim"),
-        )
+        super().__init__(vocab_size, feature_dim, cells)
         D, E = self.feature_dim, check_int(embed, "embed")
         H, A = check_int(hidden, "hidden"), check_int(attention, "attention")
         self.hidden = H
-        self.norm = nn.LayerNorm(D)  # frozen features come at any scale
         self.position = nn.Parameter(torch.zeros(self.cells, D))
         self.embed = nn.Embedding(self.vocab_size, E, padding_idx=0)
         self.init_h, self.init_c = nn.Linear(D, H), nn.Linear(D, H)
@@ -366,7 +348,7 @@ class ShowAttendTell(nn.Module):
         self, tokens: torch.Tensor, state: tuple[torch.Tensor, ...]
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
         """One word: tokens (B,) = y_{t-1} -> (logits (B, V), new state, alpha_t (B, L))."""
-        _check_tokens(tokens, self.vocab_size, "tokens", 1)
+        _check_ids(tokens, "tokens", self.vocab_size, dims=1)
         return self._step(tokens, state)
 
     def _step(
@@ -385,7 +367,7 @@ class ShowAttendTell(nn.Module):
         self, features: torch.Tensor, tgt_in: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher forcing: (logits (B, T, V), alphas (B, T, L))."""
-        _check_tokens(tgt_in, self.vocab_size, "tgt_in", 2)
+        _check_ids(tgt_in, "tgt_in", self.vocab_size)
         state = self.start(features)
         logits, alphas = [], []
         for t in range(tgt_in.shape[1]):
@@ -399,7 +381,7 @@ Captioner = ShowTell | ShowAttendTell
 
 
 def _check_model(model: Any) -> None:
-    if not isinstance(model, ShowTell | ShowAttendTell):
+    if not isinstance(model, _Captioner):
         raise TypeError(f"model must be a ShowTell or ShowAttendTell, got {type(model).__name__}")
 
 

@@ -137,12 +137,15 @@ def reverse_within_length(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Ten
     return ids.gather(1, index)
 
 
-def _check_ids(x: Any, name: str, vocab: int | None = None) -> torch.Tensor:
+def _check_ids(x: Any, name: str, vocab: int | None = None, dims: int = 2) -> torch.Tensor:
+    """A LongTensor of token ids, (B, T) (``dims`` 2) or (B,) (``dims`` 1), not empty, with
+    ids in [0, vocab) when ``vocab`` is given."""
+    shape, sizes = ("(B, T)", "B, T") if dims == 2 else ("(B,)", "B")
     if not isinstance(x, torch.Tensor) or x.dtype != torch.long:
         got = f"{x.dtype} tensor" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise TypeError(f"{name} must be a LongTensor (B, T), got {got}")
-    if x.dim() != 2 or x.shape[0] < 1 or x.shape[1] < 1:
-        raise ValueError(f"{name} must have shape (B, T) with B, T >= 1, got {tuple(x.shape)}")
+        raise TypeError(f"{name} must be a LongTensor {shape}, got {got}")
+    if x.dim() != dims or min(x.shape) < 1:
+        raise ValueError(f"{name} must have shape {shape} with {sizes} >= 1, got {tuple(x.shape)}")
     if vocab is not None and (int(x.min()) < 0 or int(x.max()) >= vocab):
         raise ValueError(
             f"{name} must hold ids in [0, {vocab}), got [{int(x.min())}, {int(x.max())}]"
