@@ -59,7 +59,7 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqcourse._checks import check_bool, check_int, check_temperature
 from seqcourse.data.translation import BOS, EOS, PAD, pad_sequences
@@ -245,19 +245,27 @@ class Seq2Seq(nn.Module):
         """The decoder's first state from src (B, S) with src_lengths (B,): each layer's
         encoder state after the sentence's last real token; (h, c) (LSTM) or h (GRU), each
         (num_layers, B, H)."""
+        return self.encode_all(src, src_lengths)[1]
+
+    def encode_all(
+        self, src: torch.Tensor, src_lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, State]:
+        """The top layer's outputs h^enc_1..h^enc_S (B, S, H) (zero, or whatever the RNN
+        computed, at padding: mask them) and the state ``encode`` returns."""
         src = _check_ids(src, "src", self.src_vocab)
         lengths = _check_lengths(src_lengths, src)
         if self.reverse_source:
             src = reverse_within_length(src, lengths)
         emb = self.src_embed(src)  # (B, S, E)
+        B, S = src.shape
         if self.backend == "torch":
             packed = pack_padded_sequence(
                 emb, lengths.cpu(), batch_first=True, enforce_sorted=False
             )
-            return self.encoder(packed)[1]
+            outputs, state = self.encoder(packed)
+            return pad_packed_sequence(outputs, batch_first=True, total_length=S)[0], state
         trace: list[Any] = []
-        self.encoder(emb, None, trace=trace)  # every step of every layer, layer by layer
-        B, S = src.shape
+        outputs, _ = self.encoder(emb, None, trace=trace)  # every step of every layer
         last = (lengths - 1).to(emb.device)
         rows = torch.arange(B, device=emb.device)
 
@@ -266,8 +274,8 @@ class Seq2Seq(nn.Module):
             return per_layer[:, last, rows]
 
         if self.cell == "lstm":
-            return final([h for h, _ in trace]), final([c for _, c in trace])
-        return final(trace)
+            return outputs, (final([h for h, _ in trace]), final([c for _, c in trace]))
+        return outputs, final(trace)
 
     # -------------------------------------------------------------- decoder
     def _check_state_batch(self, state: State, B: int) -> None:

@@ -1,0 +1,471 @@
+"""Scaled dot-product and multi-head attention, from their equations (chapter 7).
+
+Scaled dot-product attention (Vaswani et al. 2017): queries Q (L, d), keys K (S, d)
+and values V (S, d_v) give
+
+    A = softmax(Q K^T / sqrt(d) + M),     out = A V,
+
+softmax over the S keys of each query, with M a mask added to the scores: 0 where a query may
+look at a key, -inf where it may not (or any float, an additive bias). Dividing by sqrt(d)
+keeps the scores' variance near 1 when the entries of q and k are independent with variance
+1, so the softmax does not saturate as d grows.
+
+Multi-head attention runs h such attentions side by side on learned projections of
+width d = E / h and concatenates them:
+
+    head_j = Attention(Q W_j^Q, K W_j^K, V W_j^V),   MHA(Q, K, V) = [head_1; ...; head_h] W^O
+
+Self-attention is Q = K = V = one sequence; cross-attention takes the queries from one
+sequence (a decoder) and keys and values from another (an encoder).
+
+Two mask conventions meet here, and they are opposite:
+- ``scaled_dot_product_attention`` follows ``torch.nn.functional.scaled_dot_product_attention``:
+  a boolean ``attn_mask`` is True where attention is *allowed*.
+- ``MultiHeadAttention`` follows ``torch.nn.MultiheadAttention``: a boolean ``attn_mask``
+  (L, S) or (B * h, L, S) and ``key_padding_mask`` (B, S) are True where attention is
+  *not* allowed (padding, the future).
+Float masks are added to the scores in both. A query whose every key is masked has no
+distribution to take; PyTorch returns NaN there, and these functions raise a ValueError
+naming the row instead.
+
+Attention in chapter 5's encoder-decoder (Bahdanau et al. 2015; ``AttentionSeq2Seq``): the
+decoder no longer has to carry the whole source in its state. Before step t it scores every
+encoder output m_j = h^enc_j against its previous state s_{t-1} (the top layer's h), reads
+the context c_t, and feeds it to the RNN with the previous word:
+
+    additive (Bahdanau)          e_tj = v^T tanh(W_s s_{t-1} + W_m m_j)
+    multiplicative (Luong)       e_tj = s_{t-1}^T W m_j
+    dot (Luong)                  e_tj = s_{t-1}^T m_j
+    alpha_t = softmax_j(e_tj) over the real source tokens,   c_t = sum_j alpha_tj m_j
+    s_t = RNN([E_y y_{t-1}; c_t], s_{t-1}),   P(y_t | y_<t, x) = softmax(W_o [s_t; c_t] + b_o)
+
+with s_0 the encoder's final state, as in chapter 5.
+
+Tensors are batch-first: (B, L, E). ``MultiHeadAttention`` has the parameters of
+``torch.nn.MultiheadAttention(embed_dim, num_heads, batch_first=True)`` under the same names
+(``in_proj_weight``, or ``q_proj_weight``/``k_proj_weight``/``v_proj_weight`` when ``kdim`` or
+``vdim`` differ from ``embed_dim``; ``in_proj_bias``; ``out_proj``), and ``from_torch`` copies
+them from one, so the two can be compared output for output and gradient for gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqcourse._checks import check_bool, check_int
+from seqcourse.seq2seq import BACKENDS, Seq2Seq, State, _check_ids, _rnn
+
+__all__ = [
+    "SCORES",
+    "AttentionSeq2Seq",
+    "MultiHeadAttention",
+    "causal_mask",
+    "scaled_dot_product_attention",
+]
+
+SCORES = ("additive", "multiplicative", "dot")
+
+
+# ---------------------------------------------------------------------------- checks
+def _tensor(x: Any, name: str, dims: tuple[int, ...]) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() not in dims:
+        raise ValueError(
+            f"{name} must have {' or '.join(map(str, dims))} dimensions, got shape {tuple(x.shape)}"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor, got {x.dtype}")
+    return x
+
+
+def _same_dtype(tensors: dict[str, torch.Tensor]) -> None:
+    dtypes = {name: t.dtype for name, t in tensors.items()}
+    if len(set(dtypes.values())) > 1:
+        raise TypeError(f"query, key, value and weights must share one dtype, got {dtypes}")
+
+
+def _additive(mask: Any, name: str, shape: tuple[int, ...], like: torch.Tensor, allowed: bool):
+    """``mask`` as a float tensor to add to the scores, broadcastable to ``shape``. A bool
+    mask marks allowed positions when ``allowed`` is True, forbidden ones otherwise."""
+    if mask is None:
+        return None
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or None, got {type(mask).__name__}")
+    try:
+        torch.broadcast_shapes(tuple(mask.shape), shape)
+    except RuntimeError:
+        raise ValueError(
+            f"{name} must broadcast to the scores' shape {shape}, got {tuple(mask.shape)}"
+        ) from None
+    if mask.dtype == torch.bool:
+        forbidden = ~mask if allowed else mask
+        return torch.zeros(mask.shape, dtype=like.dtype, device=like.device).masked_fill(
+            forbidden, float("-inf")
+        )
+    if not mask.is_floating_point():
+        raise TypeError(f"{name} must be bool or float, got {mask.dtype}")
+    if mask.dtype != like.dtype:
+        raise TypeError(f"{name} must be bool or {like.dtype} like the query, got {mask.dtype}")
+    return mask
+
+
+def _no_empty_rows(scores: torch.Tensor) -> None:
+    """ValueError when some query has every key at -inf (its softmax would be NaN)."""
+    dead = torch.isneginf(scores).all(-1)
+    if bool(dead.any()):
+        where = tuple(int(i) for i in dead.nonzero()[0])
+        raise ValueError(
+            f"the masks leave some query no key to attend to (first at index {where} of the "
+            f"scores {tuple(scores.shape[:-1])}); torch returns NaN for such a row"
+        )
+
+
+def causal_mask(L: int, S: int | None = None, device: torch.device | str | None = None):
+    """Boolean (L, S) mask, True where query i may see key j, that is j <= i (the future is
+    hidden); S = L by default. ``~causal_mask(L)`` is the ``attn_mask`` that
+    ``MultiHeadAttention`` and ``nn.MultiheadAttention`` expect (True = not allowed)."""
+    L = check_int(L, "L")
+    S = L if S is None else check_int(S, "S")
+    return torch.ones(L, S, dtype=torch.bool, device=device).tril()
+
+
+# ---------------------------------------------------------------------------- the function
+def scaled_dot_product_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(Q K^T * scale + M) V, with scale = 1 / sqrt(d) by default.
+
+    query (..., L, d), key (..., S, d), value (..., S, d_v); the leading dimensions
+    broadcast. ``attn_mask`` broadcastable to (..., L, S): bool True = allowed, or float
+    added to the scores, as ``torch.nn.functional.scaled_dot_product_attention``;
+    ``is_causal`` hides the future (key j > query i). Returns (output (..., L, d_v),
+    weights (..., L, S))."""
+    q = _tensor(query, "query", (2, 3, 4))
+    k = _tensor(key, "key", (2, 3, 4))
+    v = _tensor(value, "value", (2, 3, 4))
+    _same_dtype({"query": q, "key": k, "value": v})
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(
+            "query and key must have the same last dimension d, got "
+            f"{q.shape[-1]} and {k.shape[-1]}"
+        )
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(
+            "key and value must hold the same number S of positions, got "
+            f"{k.shape[-2]} and {v.shape[-2]}"
+        )
+    is_causal = check_bool(is_causal, "is_causal")
+    if is_causal and attn_mask is not None:
+        raise ValueError("give attn_mask or is_causal=True, not both (as torch does)")
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1])
+    elif isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
+        raise ValueError(f"scale must be a positive number or None, got {scale!r}")
+    scores = q @ k.transpose(-2, -1) * scale  # (..., L, S)
+    L, S = scores.shape[-2:]
+    if is_causal:
+        attn_mask = causal_mask(L, S, q.device)
+    bias = _additive(attn_mask, "attn_mask", tuple(scores.shape), scores, allowed=True)
+    if bias is not None:
+        scores = scores + bias
+        _no_empty_rows(scores)
+    weights = scores.softmax(-1)
+    return weights @ v, weights
+
+
+# ---------------------------------------------------------------------------- the module
+class MultiHeadAttention(nn.Module):
+    """h heads of scaled dot-product attention on learned projections, a drop-in
+    for ``torch.nn.MultiheadAttention(embed_dim, num_heads, bias, kdim=, vdim=,
+    batch_first=True)`` without dropout, ``add_bias_kv`` or ``add_zero_attn``."""
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        bias: bool = True,
+        kdim: int | None = None,
+        vdim: int | None = None,
+    ) -> None:
+        super().__init__()
+        E = self.embed_dim = check_int(embed_dim, "embed_dim")
+        h = self.num_heads = check_int(num_heads, "num_heads")
+        if E % h:
+            raise ValueError(f"embed_dim must be divisible by num_heads, got {E} and {h}")
+        self.head_dim = E // h
+        self.kdim = E if kdim is None else check_int(kdim, "kdim")
+        self.vdim = E if vdim is None else check_int(vdim, "vdim")
+        self.bias = check_bool(bias, "bias")
+        self.same_dims = self.kdim == E and self.vdim == E
+        if self.same_dims:
+            self.in_proj_weight = nn.Parameter(torch.empty(3 * E, E))
+        else:
+            self.q_proj_weight = nn.Parameter(torch.empty(E, E))
+            self.k_proj_weight = nn.Parameter(torch.empty(E, self.kdim))
+            self.v_proj_weight = nn.Parameter(torch.empty(E, self.vdim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * E)) if bias else None
+        self.out_proj = nn.Linear(E, E, bias=bias)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """nn.MultiheadAttention's initialisation: Xavier-uniform projections, zero biases."""
+        for name in ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"):
+            if hasattr(self, name):
+                nn.init.xavier_uniform_(getattr(self, name))
+        if self.in_proj_bias is not None:
+            nn.init.zeros_(self.in_proj_bias)
+            nn.init.zeros_(self.out_proj.bias)
+
+    @classmethod
+    def from_torch(cls, module: nn.MultiheadAttention) -> MultiHeadAttention:
+        """A ``MultiHeadAttention`` holding copies of ``module``'s weights, on its device and
+        in its dtype. ``module`` must be batch-first, without dropout, bias_k/bias_v or
+        zero attention."""
+        if not isinstance(module, nn.MultiheadAttention):
+            raise TypeError(
+                f"module must be a torch.nn.MultiheadAttention, got {type(module).__name__}"
+            )
+        if not module.batch_first:
+            raise ValueError("module must be built with batch_first=True")
+        if module.dropout > 0 or module.bias_k is not None or module.add_zero_attn:
+            raise ValueError(
+                "module must have dropout=0, add_bias_kv=False and add_zero_attn=False"
+            )
+        ours = cls(
+            module.embed_dim,
+            module.num_heads,
+            bias=module.in_proj_bias is not None,
+            kdim=module.kdim,
+            vdim=module.vdim,
+        )
+        weight = next(module.parameters())
+        ours = ours.to(device=weight.device, dtype=weight.dtype)
+        ours.load_state_dict(module.state_dict(), strict=True)
+        return ours
+
+    def _projections(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.same_dims:
+            return self.in_proj_weight.chunk(3)
+        return self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: torch.Tensor | None = None,
+        average_attn_weights: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """query (B, L, E), key (B, S, kdim), value (B, S, vdim). ``key_padding_mask``
+        (B, S) and ``attn_mask`` (L, S) or (B * h, L, S): bool True = not allowed, or float
+        added to the scores. Returns (output (B, L, E), weights): (B, L, S) averaged over
+        the heads, (B, h, L, S) with ``average_attn_weights=False``, None without
+        ``need_weights``; as ``nn.MultiheadAttention``."""
+        q = _tensor(query, "query", (3,))
+        k = _tensor(key, "key", (3,))
+        v = _tensor(value, "value", (3,))
+        W_q, W_k, W_v = self._projections()
+        _same_dtype({"query": q, "key": k, "value": v, "weights": W_q})
+        B, L, E = q.shape
+        S, h, d = k.shape[1], self.num_heads, self.head_dim
+        if E != self.embed_dim:
+            raise ValueError(
+                f"query must have shape (B, L, {self.embed_dim}), got {tuple(q.shape)}"
+            )
+        if k.shape[0] != B or k.shape[2] != self.kdim:
+            raise ValueError(f"key must have shape ({B}, S, {self.kdim}), got {tuple(k.shape)}")
+        if tuple(v.shape) != (B, S, self.vdim):
+            raise ValueError(f"value must have shape ({B}, {S}, {self.vdim}), got {tuple(v.shape)}")
+        need_weights = check_bool(need_weights, "need_weights")
+        average_attn_weights = check_bool(average_attn_weights, "average_attn_weights")
+        b_q, b_k, b_v = (None,) * 3 if self.in_proj_bias is None else self.in_proj_bias.chunk(3)
+        # (B, L, E) -> (B, h, L, d): head j reads columns j*d .. (j+1)*d of the projection
+        Q = F.linear(q, W_q, b_q).view(B, L, h, d).transpose(1, 2)
+        K = F.linear(k, W_k, b_k).view(B, S, h, d).transpose(1, 2)
+        V = F.linear(v, W_v, b_v).view(B, S, h, d).transpose(1, 2)
+        bias = self._mask(key_padding_mask, attn_mask, B, L, S, Q)
+        scores = Q @ K.transpose(-2, -1) / math.sqrt(d)  # (B, h, L, S)
+        if bias is not None:
+            scores = scores + bias
+            _no_empty_rows(scores)
+        weights = scores.softmax(-1)
+        heads = (weights @ V).transpose(1, 2).reshape(B, L, E)  # [head_1; ...; head_h]
+        out = self.out_proj(heads)
+        if not need_weights:
+            return out, None
+        return out, weights.mean(1) if average_attn_weights else weights
+
+    def _mask(self, key_padding_mask, attn_mask, B, L, S, like) -> torch.Tensor | None:
+        """The sum of both masks as one additive float tensor broadcastable to (B, h, L, S)."""
+        h = self.num_heads
+        total = None
+        if attn_mask is not None:
+            if not isinstance(attn_mask, torch.Tensor) or attn_mask.dim() not in (2, 3):
+                got = getattr(attn_mask, "shape", type(attn_mask).__name__)
+                raise ValueError(
+                    f"attn_mask must be a tensor (L, S) or (B * num_heads, L, S), got {got}"
+                )
+            if attn_mask.dim() == 2 and tuple(attn_mask.shape) != (L, S):
+                raise ValueError(
+                    f"attn_mask must have shape (L, S) = ({L}, {S}), got {tuple(attn_mask.shape)}"
+                )
+            if attn_mask.dim() == 3 and tuple(attn_mask.shape) != (B * h, L, S):
+                raise ValueError(
+                    f"attn_mask must have shape (B * num_heads, L, S) = ({B * h}, {L}, {S}), "
+                    f"got {tuple(attn_mask.shape)}"
+                )
+            shaped = attn_mask if attn_mask.dim() == 2 else attn_mask.view(B, h, L, S)
+            total = _additive(shaped, "attn_mask", (B, h, L, S), like, allowed=False)
+        if key_padding_mask is not None:
+            if not isinstance(key_padding_mask, torch.Tensor) or tuple(key_padding_mask.shape) != (
+                B,
+                S,
+            ):
+                got = getattr(key_padding_mask, "shape", type(key_padding_mask).__name__)
+                raise ValueError(f"key_padding_mask must have shape (B, S) = ({B}, {S}), got {got}")
+            pad = _additive(
+                key_padding_mask.view(B, 1, 1, S),
+                "key_padding_mask",
+                (B, h, L, S),
+                like,
+                allowed=False,
+            )
+            total = pad if total is None else total + pad
+        return total
+
+
+# ---------------------------------------------------------------------------- in seq2seq
+class AttentionSeq2Seq(Seq2Seq):
+    """Chapter 5's encoder-decoder with attention over the encoder's outputs (the module
+    docstring's equations); ``score`` is "additive", "multiplicative" or "dot".
+
+    The decoder state is a tuple: the RNN's state ((h, c) or h, each (num_layers, B, H)),
+    then the encoder outputs (S, B, H) and the source mask (S, B) (True = real token),
+    batch in dimension 1 like the RNN state, so chapter 5's decoders (``greedy_decode``,
+    ``beam_search`` through ``model_log_prob_fn``) run it unchanged."""
+
+    def __init__(
+        self,
+        src_vocab: int,
+        tgt_vocab: int,
+        embed: int = 32,
+        hidden: int = 64,
+        cell: str = "lstm",
+        num_layers: int = 1,
+        backend: str = "seqcourse",
+        score: str = "additive",
+        attention: int | None = None,
+    ) -> None:
+        super().__init__(src_vocab, tgt_vocab, embed, hidden, cell, num_layers, backend)
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        self.score = score
+        H = self.hidden
+        self.attention_size = H if attention is None else check_int(attention, "attention")
+        self.decoder = _rnn(cell, backend, self.embed + H, H, self.num_layers)
+        self.out = nn.Linear(2 * H, self.tgt_vocab)
+        if score == "additive":
+            self.W_s = nn.Linear(H, self.attention_size, bias=False)
+            self.W_m = nn.Linear(H, self.attention_size)
+            self.v = nn.Linear(self.attention_size, 1, bias=False)
+        elif score == "multiplicative":
+            self.W = nn.Linear(H, H, bias=False)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, score={self.score!r}"
+
+    def to_backend(self, backend: str) -> AttentionSeq2Seq:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        first = self.out.weight
+        twin = AttentionSeq2Seq(
+            self.src_vocab,
+            self.tgt_vocab,
+            self.embed,
+            self.hidden,
+            self.cell,
+            self.num_layers,
+            backend,
+            self.score,
+            self.attention_size,
+        ).to(device=first.device, dtype=first.dtype)
+        twin.load_state_dict(self.state_dict())
+        return twin
+
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> State:
+        """The decoder's first state: (RNN state..., memory (S, B, H), mask (S, B))."""
+        memory, state = self.encode_all(src, src_lengths)
+        S = memory.shape[1]
+        lengths = src_lengths.to(memory.device)
+        mask = torch.arange(S, device=memory.device)[:, None] < lengths[None, :]  # (S, B)
+        rnn = state if isinstance(state, tuple) else (state,)
+        return (*rnn, memory.transpose(0, 1), mask)
+
+    def scores(self, s: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """e (B, S) of the previous state s (B, H) against memory (B, S, H)."""
+        if self.score == "additive":
+            return self.v(torch.tanh(self.W_s(s)[:, None] + self.W_m(memory))).squeeze(-1)
+        if self.score == "multiplicative":
+            return (self.W(memory) @ s[..., None]).squeeze(-1)  # s^T W m_j = (W m_j) . s
+        return (memory @ s[..., None]).squeeze(-1)
+
+    def attend(self, state: State) -> tuple[torch.Tensor, torch.Tensor]:
+        """alpha_t (B, S) and c_t (B, H) from the state before step t."""
+        *rnn, memory, mask = state
+        s = rnn[0][-1]  # the top layer's h_{t-1}, (B, H)
+        memory, mask = memory.transpose(0, 1), mask.transpose(0, 1)  # (B, S, H), (B, S)
+        e = self.scores(s, memory).masked_fill(~mask, float("-inf"))
+        alpha = e.softmax(-1)
+        return alpha, (alpha[..., None] * memory).sum(1)
+
+    def step_with_attention(
+        self, tokens: torch.Tensor, state: State
+    ) -> tuple[torch.Tensor, State, torch.Tensor]:
+        """One decoder step: logits s_t (N, V_y), the new state and alpha_t (N, S)."""
+        *rnn, memory, mask = state
+        alpha, context = self.attend(state)
+        x = torch.cat([self.tgt_embed(tokens), context], -1)[:, None]
+        rnn_state = tuple(rnn) if self.cell == "lstm" else rnn[0]
+        out, rnn_state = self.decoder(x, rnn_state)
+        logits = self.out(torch.cat([out[:, 0], context], -1))
+        rnn = rnn_state if isinstance(rnn_state, tuple) else (rnn_state,)
+        return logits, (*rnn, memory, mask), alpha
+
+    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        logits, state, _ = self.step_with_attention(tokens, state)
+        return logits, state
+
+    def decode(self, tgt_in: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Teacher-forced: logits (B, T, V_y) and the final state, one step at a time."""
+        logits, _, state = self._teacher_forced(tgt_in, state)
+        return logits, state
+
+    def _teacher_forced(self, tgt_in: torch.Tensor, state: State):
+        tgt_in = _check_ids(tgt_in, "tgt_in", self.tgt_vocab)
+        self._check_state_batch(state, tgt_in.shape[0])
+        logits, alphas = [], []
+        for t in range(tgt_in.shape[1]):
+            s_t, state, alpha = self.step_with_attention(tgt_in[:, t], state)
+            logits.append(s_t)
+            alphas.append(alpha)
+        return torch.stack(logits, 1), torch.stack(alphas, 1), state
+
+    def attention_weights(
+        self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
+    ) -> torch.Tensor:
+        """alpha (B, T, S) of teacher forcing on tgt_in: row t is where step t looked."""
+        src, tgt_in = self._check_pair(src, tgt_in)
+        return self._teacher_forced(tgt_in, self.encode(src, src_lengths))[1]
