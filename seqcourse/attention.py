@@ -58,7 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqcourse._checks import check_bool, check_int
-from seqcourse.seq2seq import BACKENDS, Seq2Seq, State, _check_ids, _rnn
+from seqcourse.seq2seq import Seq2Seq, State, _check_ids, _rnn
 
 __all__ = [
     "SCORES",
@@ -387,23 +387,10 @@ class AttentionSeq2Seq(Seq2Seq):
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, score={self.score!r}"
 
-    def to_backend(self, backend: str) -> AttentionSeq2Seq:
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        first = self.out.weight
-        twin = AttentionSeq2Seq(
-            self.src_vocab,
-            self.tgt_vocab,
-            self.embed,
-            self.hidden,
-            self.cell,
-            self.num_layers,
-            backend,
-            self.score,
-            self.attention_size,
-        ).to(device=first.device, dtype=first.dtype)
-        twin.load_state_dict(self.state_dict())
-        return twin
+    def _arguments(self) -> dict[str, Any]:
+        arguments = super()._arguments()
+        del arguments["reverse_source"]
+        return {**arguments, "score": self.score, "attention": self.attention_size}
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> State:
         """The decoder's first state: (RNN state..., memory (S, B, H), mask (S, B))."""

@@ -222,21 +222,18 @@ class Seq2Seq(nn.Module):
     def extra_repr(self) -> str:
         return f"cell={self.cell!r}, backend={self.backend!r}, reverse_source={self.reverse_source}"
 
+    def _arguments(self) -> dict[str, Any]:
+        """The constructor's arguments that rebuild this model (``to_backend``)."""
+        names = ("src_vocab", "tgt_vocab", "embed", "hidden", "cell", "num_layers", "backend")
+        return {**{n: getattr(self, n) for n in names}, "reverse_source": self.reverse_source}
+
     def to_backend(self, backend: str) -> Seq2Seq:
         """A copy of this model on ``backend`` ("seqcourse" or "torch"), same weights."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         first = self.out.weight
-        twin = Seq2Seq(
-            self.src_vocab,
-            self.tgt_vocab,
-            self.embed,
-            self.hidden,
-            self.cell,
-            self.num_layers,
-            backend,
-            self.reverse_source,
-        ).to(device=first.device, dtype=first.dtype)
+        twin = type(self)(**{**self._arguments(), "backend": backend})
+        twin = twin.to(device=first.device, dtype=first.dtype)
         twin.load_state_dict(self.state_dict())
         return twin
 

@@ -157,7 +157,7 @@ def _check_answers(answers: Any, n: int, classes: int) -> torch.Tensor:
         raise ValueError(f"answers must have shape ({n},), got {tuple(answers.shape)}")
     if int(answers.min()) < 0 or int(answers.max()) >= classes:
         raise ValueError(
-            f"answers must lie in [0, {classes}), got {answers.min()}..{answers.max()}"
+            f"answers must lie in [0, {classes}), got {int(answers.min())}..{int(answers.max())}"
         )
     return answers
 
