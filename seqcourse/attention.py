@@ -39,7 +39,10 @@ the context c_t, and feeds it to the RNN with the previous word:
     alpha_t = softmax_j(e_tj) over the real source tokens,   c_t = sum_j alpha_tj m_j
     s_t = RNN([E_y y_{t-1}; c_t], s_{t-1}),   P(y_t | y_<t, x) = softmax(W_o [s_t; c_t] + b_o)
 
-with s_0 the encoder's final state, as in chapter 5.
+with s_0 the encoder's final state, as in chapter 5. With ``bidirectional=True`` (as Bahdanau
+et al.) a second RNN reads the source backwards and m_j = [h->_j; h<-_j], so that m_j
+describes word j from both sides rather than only the words up to j; then
+s_0 = tanh(W_bridge [h->_S; h<-_1]).
 
 Tensors are batch-first: (B, L, E). ``MultiHeadAttention`` has the parameters of
 ``torch.nn.MultiheadAttention(embed_dim, num_heads, batch_first=True)`` under the same names
@@ -58,7 +61,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqcourse._checks import check_bool, check_int
-from seqcourse.seq2seq import Seq2Seq, State, _check_ids, _rnn
+from seqcourse.seq2seq import (
+    Seq2Seq,
+    State,
+    _check_ids,
+    _check_lengths,
+    _rnn,
+    reverse_within_length,
+)
 
 __all__ = [
     "SCORES",
@@ -353,7 +363,7 @@ class AttentionSeq2Seq(Seq2Seq):
     docstring's equations); ``score`` is "additive", "multiplicative" or "dot".
 
     The decoder state is a tuple: the RNN's state ((h, c) or h, each (num_layers, B, H)),
-    then the encoder outputs (S, B, H) and the source mask (S, B) (True = real token),
+    then the encoder outputs (S, B, M) and the source mask (S, B) (True = real token),
     batch in dimension 1 like the RNN state, so chapter 5's decoders (``greedy_decode``,
     ``beam_search`` through ``model_log_prob_fn``) run it unchanged."""
 
@@ -368,21 +378,31 @@ class AttentionSeq2Seq(Seq2Seq):
         backend: str = "seqcourse",
         score: str = "additive",
         attention: int | None = None,
+        bidirectional: bool = False,
     ) -> None:
         super().__init__(src_vocab, tgt_vocab, embed, hidden, cell, num_layers, backend)
         if score not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")
         self.score = score
+        self.bidirectional = check_bool(bidirectional, "bidirectional")
+        if score == "dot" and self.bidirectional:
+            raise ValueError("score 'dot' needs memory and state of one size: not bidirectional")
         H = self.hidden
+        M = self.memory_size = 2 * H if self.bidirectional else H
         self.attention_size = H if attention is None else check_int(attention, "attention")
-        self.decoder = _rnn(cell, backend, self.embed + H, H, self.num_layers)
-        self.out = nn.Linear(2 * H, self.tgt_vocab)
+        self.decoder = _rnn(cell, backend, self.embed + M, H, self.num_layers)
+        self.out = nn.Linear(H + M, self.tgt_vocab)
+        if self.bidirectional:  # Bahdanau et al.: a second RNN reads the source backwards
+            self.encoder_bwd = _rnn(cell, backend, self.embed, H, self.num_layers)
+            self.bridge = nn.ModuleList(
+                nn.Linear(2 * H, H) for _ in range(2 if cell == "lstm" else 1)
+            )
         if score == "additive":
             self.W_s = nn.Linear(H, self.attention_size, bias=False)
-            self.W_m = nn.Linear(H, self.attention_size)
+            self.W_m = nn.Linear(M, self.attention_size)
             self.v = nn.Linear(self.attention_size, 1, bias=False)
         elif score == "multiplicative":
-            self.W = nn.Linear(H, H, bias=False)
+            self.W = nn.Linear(M, H, bias=False)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, score={self.score!r}"
@@ -390,11 +410,29 @@ class AttentionSeq2Seq(Seq2Seq):
     def _arguments(self) -> dict[str, Any]:
         arguments = super()._arguments()
         del arguments["reverse_source"]
-        return {**arguments, "score": self.score, "attention": self.attention_size}
+        extra = {"score": self.score, "attention": self.attention_size}
+        return {**arguments, **extra, "bidirectional": self.bidirectional}
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> State:
-        """The decoder's first state: (RNN state..., memory (S, B, H), mask (S, B))."""
+        """The decoder's first state: (RNN state..., memory (S, B, M), mask (S, B)), M = H, or
+        2H when bidirectional: m_j = [h->_j; h<-_j], and the first state
+        tanh(W_bridge [h->_S; h<-_1]) per layer (for an LSTM, the same for c with its own
+        W_bridge)."""
         memory, state = self.encode_all(src, src_lengths)
+        if self.bidirectional:
+            lengths = _check_lengths(src_lengths, src)
+            back, state_b = self._run_encoder(
+                self.encoder_bwd, reverse_within_length(src, lengths), lengths
+            )
+            memory = torch.cat([memory, reverse_within_length(back, lengths)], -1)
+            parts = zip(
+                state if isinstance(state, tuple) else (state,),
+                state_b if isinstance(state_b, tuple) else (state_b,),
+                self.bridge,
+                strict=True,
+            )
+            joined = tuple(torch.tanh(w(torch.cat([f, b], -1))) for f, b, w in parts)
+            state = joined if self.cell == "lstm" else joined[0]
         S = memory.shape[1]
         lengths = src_lengths.to(memory.device)
         mask = torch.arange(S, device=memory.device)[:, None] < lengths[None, :]  # (S, B)
@@ -402,7 +440,7 @@ class AttentionSeq2Seq(Seq2Seq):
         return (*rnn, memory.transpose(0, 1), mask)
 
     def scores(self, s: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        """e (B, S) of the previous state s (B, H) against memory (B, S, H)."""
+        """e (B, S) of the previous state s (B, H) against memory (B, S, M)."""
         if self.score == "additive":
             return self.v(torch.tanh(self.W_s(s)[:, None] + self.W_m(memory))).squeeze(-1)
         if self.score == "multiplicative":
@@ -410,7 +448,7 @@ class AttentionSeq2Seq(Seq2Seq):
         return (memory @ s[..., None]).squeeze(-1)
 
     def attend(self, state: State) -> tuple[torch.Tensor, torch.Tensor]:
-        """alpha_t (B, S) and c_t (B, H) from the state before step t."""
+        """alpha_t (B, S) and c_t (B, M) from the state before step t."""
         *rnn, memory, mask = state
         s = rnn[0][-1]  # the top layer's h_{t-1}, (B, H)
         memory, mask = memory.transpose(0, 1), mask.transpose(0, 1)  # (B, S, H), (B, S)

@@ -129,11 +129,14 @@ def _nonempty(seqs: Sequence[Sequence[int]], name: str) -> Sequence[Sequence[int
 
 
 def reverse_within_length(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Each row's first lengths[b] entries reversed, padding left in place: (B, S) -> (B, S)."""
-    B, S = ids.shape
+    """Each row's first lengths[b] entries reversed, padding left in place: (B, S, ...) ->
+    (B, S, ...), for ids (B, S) or per-position vectors (B, S, H)."""
+    B, S = ids.shape[:2]
     pos = torch.arange(S, device=ids.device).expand(B, S)
     rev = lengths[:, None].to(ids.device) - 1 - pos
     index = torch.where(rev >= 0, rev, pos)
+    if ids.dim() > 2:
+        index = index.reshape(B, S, *[1] * (ids.dim() - 2)).expand_as(ids)
     return ids.gather(1, index)
 
 
@@ -253,16 +256,23 @@ class Seq2Seq(nn.Module):
         lengths = _check_lengths(src_lengths, src)
         if self.reverse_source:
             src = reverse_within_length(src, lengths)
+        return self._run_encoder(self.encoder, src, lengths)
+
+    def _run_encoder(
+        self, encoder: nn.Module, src: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, State]:
+        """``encoder``'s top-layer outputs (B, S, H) over the embedded src (B, S), and each
+        layer's state after every sentence's last real token."""
         emb = self.src_embed(src)  # (B, S, E)
         B, S = src.shape
         if self.backend == "torch":
             packed = pack_padded_sequence(
                 emb, lengths.cpu(), batch_first=True, enforce_sorted=False
             )
-            outputs, state = self.encoder(packed)
+            outputs, state = encoder(packed)
             return pad_packed_sequence(outputs, batch_first=True, total_length=S)[0], state
         trace: list[Any] = []
-        outputs, _ = self.encoder(emb, None, trace=trace)  # every step of every layer
+        outputs, _ = encoder(emb, None, trace=trace)  # every step of every layer
         last = (lengths - 1).to(emb.device)
         rows = torch.arange(B, device=emb.device)
 

@@ -260,19 +260,22 @@ def MHA(*args, **kwargs):
 
 
 # ---------------------------------------------------------------------------- in seq2seq
-def attn_model(score="additive", cell="lstm", layers=1, backend="seqcourse", seed=0):
+def attn_model(score="additive", cell="lstm", layers=1, backend="seqcourse", seed=0, bi=False):
     torch.manual_seed(seed)
-    return AttentionSeq2Seq(11, 12, 5, 7, cell, layers, backend, score=score).double()
+    model = AttentionSeq2Seq(11, 12, 5, 7, cell, layers, backend, score=score, bidirectional=bi)
+    return model.double()
 
 
 SRC = [[5, 6, 7, 8], [9, 5], [6, 6, 7]]
 TGT = [[6, 7], [8, 9, 10, 11], [5]]
 
 
-@pytest.mark.parametrize("score", SCORES)
+@pytest.mark.parametrize(
+    ("score", "bi"), [(s, False) for s in SCORES] + [(s, True) for s in SCORES[:2]]
+)
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_attention_weights_sum_to_one_and_skip_padding(score, cell):
-    model = attn_model(score, cell)
+def test_attention_weights_sum_to_one_and_skip_padding(score, cell, bi):
+    model = attn_model(score, cell, bi=bi)
     b = make_batch(SRC, TGT)
     alpha = model.attention_weights(b.src, b.src_lengths, b.tgt_in)
     assert alpha.shape == (3, b.tgt_in.shape[1], b.src.shape[1])
@@ -281,9 +284,10 @@ def test_attention_weights_sum_to_one_and_skip_padding(score, cell):
         assert bool((alpha[i, :, n:] == 0).all())
 
 
-@pytest.mark.parametrize("score", SCORES)
-def test_padding_does_not_change_a_sentence(score):
-    model = attn_model(score, layers=2)
+@pytest.mark.parametrize(("score", "bi"), [(s, False) for s in SCORES] + [("additive", True)])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_padding_does_not_change_a_sentence(score, bi, cell):
+    model = attn_model(score, cell, layers=2, bi=bi)
     b = make_batch(SRC, TGT)
     batch = model(b.src, b.src_lengths, b.tgt_in)
     for i in range(3):
@@ -325,8 +329,9 @@ def test_attention_gradients_match_finite_differences():
     assert torch.autograd.gradcheck(context, (s, memory))
 
 
-def test_decoders_of_chapter_5_run_it_and_backends_agree():
-    model = attn_model("multiplicative")
+@pytest.mark.parametrize("bi", [False, True])
+def test_decoders_of_chapter_5_run_it_and_backends_agree(bi):
+    model = attn_model("multiplicative", bi=bi)
     b = make_batch(SRC, TGT)
     twin = model.to_backend("torch")
     torch.testing.assert_close(
@@ -341,8 +346,28 @@ def test_decoders_of_chapter_5_run_it_and_backends_agree():
     assert len(hyps) >= 1
 
 
+def test_bidirectional_memory_reads_both_ways():
+    model = attn_model("additive", bi=True)
+    b = make_batch(SRC, TGT)
+    *_, memory, mask = model.encode(b.src, b.src_lengths)
+    assert memory.shape == (b.src.shape[1], 3, 14) and bool((mask.sum(0) == b.src_lengths).all())
+    forward, _ = model.encode_all(b.src, b.src_lengths)
+    torch.testing.assert_close(memory[..., :7].transpose(0, 1), forward)
+    # the backward half at word j, for a sentence alone, is the backward RNN after reading
+    # the sentence from its end down to j
+    one = make_batch([SRC[0]], [TGT[0]])
+    rev = torch.tensor([SRC[0][::-1]])
+    back, _ = model._run_encoder(model.encoder_bwd, rev, one.src_lengths)
+    *_, alone, _ = model.encode(one.src, one.src_lengths)
+    torch.testing.assert_close(alone[:, 0, 7:], back[0].flip(0))
+
+
 def test_attention_model_errors():
     with pytest.raises(ValueError, match="score must be one of"):
         AttentionSeq2Seq(10, 10, score="cosine")
     with pytest.raises(ValueError, match="attention must be an int >= 1"):
         AttentionSeq2Seq(10, 10, attention=0)
+    with pytest.raises(ValueError, match="dot.*not bidirectional"):
+        AttentionSeq2Seq(10, 10, score="dot", bidirectional=True)
+    with pytest.raises(TypeError, match="bidirectional must be a bool"):
+        AttentionSeq2Seq(10, 10, bidirectional=1)
