@@ -54,6 +54,7 @@ them from one, so the two can be compared output for output and gradient for gra
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -67,6 +68,7 @@ from seqcourse.seq2seq import (
     _check_ids,
     _check_lengths,
     _rnn,
+    make_batch,
     reverse_within_length,
 )
 
@@ -74,6 +76,7 @@ __all__ = [
     "SCORES",
     "AttentionSeq2Seq",
     "MultiHeadAttention",
+    "alignment_accuracy",
     "causal_mask",
     "scaled_dot_product_attention",
 ]
@@ -494,3 +497,52 @@ class AttentionSeq2Seq(Seq2Seq):
         """alpha (B, T, S) of teacher forcing on tgt_in: row t is where step t looked."""
         src, tgt_in = self._check_pair(src, tgt_in)
         return self._teacher_forced(tgt_in, self.encode(src, src_lengths))[1]
+
+
+@torch.no_grad()
+def alignment_accuracy(
+    model: AttentionSeq2Seq,
+    src: Sequence[Sequence[int]],
+    tgt: Sequence[Sequence[int]],
+    alignment: Sequence[Sequence[int]],
+    batch_size: int = 500,
+) -> float:
+    """How often the most attended source word is the one a target word translates.
+
+    Teacher forcing on each pair (src[k], tgt[k]); alignment[k][i] is the target position of
+    source word i (``seqcourse.data.translation.ToyCorpus.alignment``, a permutation), so
+    target word j is counted right when argmax_i alpha_ji is the i with alignment[k][i] = j.
+    The row predicting <eos> is not counted. Runs in eval mode."""
+    if not isinstance(model, AttentionSeq2Seq):
+        raise TypeError(f"model must be an AttentionSeq2Seq, got {type(model).__name__}")
+    if not (len(src) == len(tgt) == len(alignment)) or not len(src):
+        raise ValueError(
+            f"src, tgt and alignment must be non-empty and of one length, got {len(src)}, "
+            f"{len(tgt)} and {len(alignment)}"
+        )
+    for k, (s, t, a) in enumerate(zip(src, tgt, alignment, strict=True)):
+        if sorted(a) != list(range(len(t))) or len(a) != len(s):
+            raise ValueError(
+                f"alignment[{k}] must map the {len(s)} source words one to one onto the "
+                f"{len(t)} target positions, got {list(a)}"
+            )
+    batch_size = check_int(batch_size, "batch_size")
+    device = model.out.weight.device
+    was_training = model.training
+    model.eval()
+    hit = total = 0
+    try:
+        for start in range(0, len(src), batch_size):
+            part = slice(start, start + batch_size)
+            b = make_batch(src[part], tgt[part])
+            alpha = model.attention_weights(
+                b.src.to(device), b.src_lengths.to(device), b.tgt_in.to(device)
+            )
+            best = alpha.argmax(-1).cpu()  # (B, T): the most attended source word per step
+            for row, links in zip(best, alignment[part], strict=True):
+                source_of = {j: i for i, j in enumerate(links)}
+                hit += sum(int(row[j]) == source_of[j] for j in range(len(links)))
+                total += len(links)
+    finally:
+        model.train(was_training)
+    return hit / total

@@ -13,6 +13,7 @@ from seqcourse.attention import (
     SCORES,
     AttentionSeq2Seq,
     MultiHeadAttention,
+    alignment_accuracy,
     causal_mask,
     scaled_dot_product_attention,
 )
@@ -371,3 +372,23 @@ def test_attention_model_errors():
         AttentionSeq2Seq(10, 10, score="dot", bidirectional=True)
     with pytest.raises(TypeError, match="bidirectional must be a bool"):
         AttentionSeq2Seq(10, 10, bidirectional=1)
+
+
+def test_alignment_accuracy_counts_argmax_hits():
+    model = attn_model("additive", bi=True)
+    src, tgt = [[5, 6, 7], [8, 9]], [[6, 7, 8], [9, 10]]
+    links = [(2, 0, 1), (1, 0)]
+    b = make_batch(src, tgt)
+    with torch.no_grad():
+        best = model.attention_weights(b.src, b.src_lengths, b.tgt_in).argmax(-1)
+    want = 0
+    for k, link in enumerate(links):
+        source_of = {j: i for i, j in enumerate(link)}
+        want += sum(int(best[k, j]) == source_of[j] for j in range(len(link)))
+    assert alignment_accuracy(model, src, tgt, links, batch_size=1) == pytest.approx(want / 5)
+    with pytest.raises(ValueError, match=r"alignment\[1\] must map the 2 source words"):
+        alignment_accuracy(model, src, tgt, [(2, 0, 1), (0, 0)])
+    with pytest.raises(ValueError, match="of one length"):
+        alignment_accuracy(model, src, tgt[:1], links)
+    with pytest.raises(TypeError, match="AttentionSeq2Seq"):
+        alignment_accuracy(torch.nn.Linear(1, 1), src, tgt, links)
