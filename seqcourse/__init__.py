@@ -13,6 +13,11 @@ Modules, one concept each (the chapter that teaches it in brackets):
              BLEU (5); its sentence pairs and Vocab in data.translation
     captioning  CNN encoder, Show and Tell, Show-Attend-Tell, doubly stochastic attention (6);
              its generated scenes in data.scenes
+    glimpse  hard attention: a recurrent glimpse model trained by REINFORCE (6)
+    vqa      counting questions answered from the captioning encoder (6)
+    attention  scaled dot-product and multi-head attention (= nn.MultiheadAttention),
+             attention in the encoder-decoder (7)
+    transformer  a small pre-LN Transformer encoder-decoder (7)
     train    the training loop, gradient clipping, truncated BPTT, bits per char (2)
     plots    figures several pages share
 

@@ -71,6 +71,7 @@ from seqcourse.seq2seq import (
     make_batch,
     reverse_within_length,
 )
+from seqcourse.train import eval_mode
 
 __all__ = [
     "SCORES",
@@ -528,10 +529,8 @@ def alignment_accuracy(
             )
     batch_size = check_int(batch_size, "batch_size")
     device = model.out.weight.device
-    was_training = model.training
-    model.eval()
     hit = total = 0
-    try:
+    with eval_mode(model):
         for start in range(0, len(src), batch_size):
             part = slice(start, start + batch_size)
             b = make_batch(src[part], tgt[part])
@@ -543,6 +542,4 @@ def alignment_accuracy(
                 source_of = {j: i for i, j in enumerate(links)}
                 hit += sum(int(row[j]) == source_of[j] for j in range(len(links)))
                 total += len(links)
-    finally:
-        model.train(was_training)
     return hit / total

@@ -60,7 +60,7 @@ from seqcourse._checks import check_bool, check_int
 from seqcourse.data.translation import BOS, EOS, pad_sequences
 from seqcourse.gated import LSTM, lstm_cell
 from seqcourse.seq2seq import _check_ids, beam_search, sequence_loss
-from seqcourse.train import History, _optional_clip, _positive_float, adam_steps
+from seqcourse.train import History, _optional_clip, _positive_float, adam_steps, eval_mode
 
 __all__ = [
     "ConvEncoder",
@@ -194,15 +194,11 @@ def encode_images(
     check_images(images)
     batch_size = check_int(batch_size, "batch_size")
     device = encoder.head.weight.device
-    was_training = encoder.training
-    encoder.eval()
-    try:
+    with eval_mode(encoder):
         parts = [
             encoder(images[k : k + batch_size].to(device))
             for k in range(0, images.shape[0], batch_size)
         ]
-    finally:
-        encoder.train(was_training)
     return torch.cat(parts)
 
 
@@ -464,11 +460,9 @@ def generate(
     max_len = check_int(max_len, "max_len")
     batch_size = check_int(batch_size, "batch_size")
     device = model.out.weight.device
-    was_training = model.training
-    model.eval()
     captions: list[list[int]] = []
     maps: list[torch.Tensor | None] = []
-    try:
+    with eval_mode(model):
         for start in range(0, features.shape[0], batch_size):
             x = features[start : start + batch_size].to(device)
             state = model.start(x)
@@ -490,8 +484,6 @@ def generate(
                 n = row.index(EOS) if EOS in row else len(row)
                 captions.append(row[:n])
                 maps.append(None if alphas is None else alphas[b, :n])
-    finally:
-        model.train(was_training)
     return captions, maps
 
 
@@ -516,12 +508,8 @@ def beam_caption(
 
     @torch.no_grad()
     def log_prob_fn(prefixes: torch.Tensor) -> torch.Tensor:
-        was = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             logits, _ = model(grid[None].expand(prefixes.shape[0], -1, -1), prefixes.to(device))
-        finally:
-            model.train(was)
         return logits[:, -1].log_softmax(-1)
 
     found = beam_search(log_prob_fn, BOS, EOS, beam_width, max_len, length_penalty)

@@ -49,7 +49,7 @@ from torch import nn
 from seqcourse._checks import check_int
 from seqcourse.captioning import check_images
 from seqcourse.gated import gru_cell
-from seqcourse.train import History, _positive_float, adam_steps
+from seqcourse.train import History, _positive_float, adam_steps, eval_mode
 
 __all__ = [
     "GlimpseModel",
@@ -262,13 +262,9 @@ def glimpse_accuracy(
     if not isinstance(model, GlimpseModel):
         raise TypeError(f"model must be a GlimpseModel, got {type(model).__name__}")
     labels = _check_labels(labels, check_images(images).shape[0], model.classes)
-    was_training = model.training
-    model.eval()
-    try:
-        gen = torch.Generator().manual_seed(check_int(seed, "seed", 0))
+    gen = torch.Generator().manual_seed(check_int(seed, "seed", 0))
+    with eval_mode(model):
         out = model(images.to(model.out.weight.device), mode, generator=gen)
-    finally:
-        model.train(was_training)
     return (out["logits"].argmax(-1).cpu() == labels).float().mean().item()
 
 

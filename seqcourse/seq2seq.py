@@ -64,7 +64,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from seqcourse._checks import check_bool, check_int, check_temperature
 from seqcourse.data.translation import BOS, EOS, PAD, pad_sequences
 from seqcourse.gated import GRU, LSTM
-from seqcourse.train import History, _optional_clip, _positive_float, adam_steps
+from seqcourse.train import History, _optional_clip, _positive_float, adam_steps, eval_mode
 
 __all__ = [
     "BACKENDS",
@@ -476,9 +476,7 @@ def _run_free(
 ) -> list[list[int]]:
     max_len = check_int(max_len, "max_len", 1)
     bos, eos = _check_special(bos, eos, model.tgt_vocab)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         state = model.encode(src, src_lengths)
         B = src.shape[0]
         tokens = torch.full((B,), bos, dtype=torch.long, device=src.device)
@@ -491,8 +489,6 @@ def _run_free(
             done = done | (tokens == eos)
             if bool(done.all()):
                 break
-    finally:
-        model.train(was_training)
     rows = torch.stack(out, dim=1).tolist()
     return [row[: row.index(eos) + 1] if eos in row else row for row in rows]
 
@@ -541,13 +537,8 @@ def model_log_prob_fn(model: Seq2Seq, src: Sequence[int] | torch.Tensor) -> LogP
         raise ValueError(f"src must be one non-empty sentence (S,), got shape {tuple(ids.shape)}")
     device = model.out.weight.device
     ids = ids.to(device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            first = model.encode(ids[None], torch.tensor([ids.numel()], device=device))
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        first = model.encode(ids[None], torch.tensor([ids.numel()], device=device))
     parts = list(first) if isinstance(first, tuple) else [first]  # each (L, 1, H)
     cache: dict[tuple[int, ...], list[torch.Tensor]] = {(): [x[:, 0] for x in parts]}
 
@@ -558,19 +549,14 @@ def model_log_prob_fn(model: Seq2Seq, src: Sequence[int] | torch.Tensor) -> LogP
     def fn(prefixes: torch.Tensor) -> torch.Tensor:
         prefixes = _check_ids(prefixes, "prefixes", model.tgt_vocab)
         rows = [tuple(r) for r in prefixes.tolist()]
-        was = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                if all(r[:-1] in cache for r in rows):  # one step from the cached parents
-                    state = as_state([cache[r[:-1]] for r in rows])
-                    logits, state = model.step(prefixes[:, -1].to(device), state)
-                else:  # the whole prefix from the encoder's state
-                    state = as_state([cache[()]] * len(rows))
-                    out, state = model.decode(prefixes.to(device), state)
-                    logits = out[:, -1]
-        finally:
-            model.train(was)
+        with eval_mode(model), torch.no_grad():
+            if all(r[:-1] in cache for r in rows):  # one step from the cached parents
+                state = as_state([cache[r[:-1]] for r in rows])
+                logits, state = model.step(prefixes[:, -1].to(device), state)
+            else:  # the whole prefix from the encoder's state
+                state = as_state([cache[()]] * len(rows))
+                out, state = model.decode(prefixes.to(device), state)
+                logits = out[:, -1]
         new = list(state) if isinstance(state, tuple) else [state]
         for n, r in enumerate(rows):
             cache[r] = [x[:, n] for x in new]

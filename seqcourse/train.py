@@ -46,6 +46,7 @@ vmap rule; they train with ``batched=False``, one seed after the other.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -66,6 +67,7 @@ from seqcourse._checks import check_int
 __all__ = [
     "History",
     "adam_steps",
+    "eval_mode",
     "LastStep",
     "Minibatches",
     "SeedRuns",
@@ -86,6 +88,17 @@ _CLIP_EPS = 1e-6  # added to the norm, as torch.nn.utils.clip_grad_norm_ does
 
 
 # ---------------------------------------------------------------------------- validation
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode inside the block, back in its own mode after (also on error)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 def _positive_float(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
@@ -327,8 +340,8 @@ def adam_steps(
     progress: bool = True,
 ) -> History:
     """``steps`` Adam steps on ``model`` with a tqdm bar, for loops that draw their own batch
-    each step (``seqcourse.seq2seq.fit``, ``seqcourse.captioning.fit`` and
-    ``pretrain_encoder``).
+    each step (``seqcourse.seq2seq.fit``, ``seqcourse.captioning.fit``, ``pretrain_encoder``,
+    ``seqcourse.glimpse.fit_glimpses`` and ``seqcourse.vqa.fit_vqa``).
 
     ``step_loss(i, history)`` builds step i's batch and returns (objective, loss): the
     objective is minimised (backward, the gradient norm measured and clipped to ``clip``

@@ -35,7 +35,7 @@ from seqcourse.captioning import check_features
 from seqcourse.data.scenes import COLOURS, SHAPES, Scenes
 from seqcourse.data.translation import Vocab, pad_sequences
 from seqcourse.gated import LSTM
-from seqcourse.train import History, _positive_float, adam_steps
+from seqcourse.train import History, _positive_float, adam_steps, eval_mode
 
 __all__ = [
     "QUESTION_VOCAB",
@@ -205,12 +205,8 @@ def vqa_predict(
         raise TypeError(f"model must be a CountVQA, got {type(model).__name__}")
     ids, lengths = _encode(questions)
     device = model.score.weight.device
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         logits, weights = model(features.to(device), ids.to(device), lengths.to(device))
-    finally:
-        model.train(was_training)
     return logits.argmax(-1).cpu(), weights.cpu()
 
 

@@ -749,3 +749,17 @@ def test_adam_steps_records_the_loss_and_minimises_the_objective():
         adam_steps(model, 1, step_loss, 0.0, None, progress=False)
     with pytest.raises(ValueError, match="clip"):
         adam_steps(model, 1, step_loss, 0.1, 0.0, progress=False)
+
+
+def test_eval_mode_restores_the_mode_even_on_error():
+    from seqcourse.train import eval_mode
+
+    model = torch.nn.Linear(2, 2)
+    for start in (True, False):
+        model.train(start)
+        with eval_mode(model) as inside:
+            assert inside is model and not model.training
+        assert model.training is start
+        with pytest.raises(RuntimeError, match="boom"), eval_mode(model):
+            raise RuntimeError("boom")
+        assert model.training is start
