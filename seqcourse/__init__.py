@@ -18,6 +18,8 @@ Modules, one concept each (the chapter that teaches it in brackets):
     attention  scaled dot-product and multi-head attention (= nn.MultiheadAttention),
              attention in the encoder-decoder (7)
     transformer  a small pre-LN Transformer encoder-decoder (7)
+    memory   attention as memory addressing: Neural Turing Machine heads, a small NTM and a
+             hand-wired copy machine (7); the copy task in data.tasks
     train    the training loop, gradient clipping, truncated BPTT, bits per char (2)
     plots    figures several pages share
 

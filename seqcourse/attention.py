@@ -3,7 +3,7 @@
 Scaled dot-product attention (Vaswani et al. 2017): queries Q (L, d), keys K (S, d)
 and values V (S, d_v) give
 
-    A = softmax(Q K^T / sqrt(d) + M),     out = A V,
+    A = softmax(Q K^T / sqrt(d) + M),     out = A V,                  (eq-sdpa)
 
 softmax over the S keys of each query, with M a mask added to the scores: 0 where a query may
 look at a key, -inf where it may not (or any float, an additive bias). Dividing by sqrt(d)
@@ -14,6 +14,7 @@ Multi-head attention runs h such attentions side by side on learned projections 
 width d = E / h and concatenates them:
 
     head_j = Attention(Q W_j^Q, K W_j^K, V W_j^V),   MHA(Q, K, V) = [head_1; ...; head_h] W^O
+                                                                          (eq-mha)
 
 Self-attention is Q = K = V = one sequence; cross-attention takes the queries from one
 sequence (a decoder) and keys and values from another (an encoder).
@@ -35,9 +36,10 @@ the context c_t, and feeds it to the RNN with the previous word:
 
     additive (Bahdanau)          e_tj = v^T tanh(W_s s_{t-1} + W_m m_j)
     multiplicative (Luong)       e_tj = s_{t-1}^T W m_j
-    dot (Luong)                  e_tj = s_{t-1}^T m_j
+    dot (Luong)                  e_tj = s_{t-1}^T m_j                  (eq-attn-scores)
     alpha_t = softmax_j(e_tj) over the real source tokens,   c_t = sum_j alpha_tj m_j
     s_t = RNN([E_y y_{t-1}; c_t], s_{t-1}),   P(y_t | y_<t, x) = softmax(W_o [s_t; c_t] + b_o)
+                                                                          (eq-attn-decoder)
 
 with s_0 the encoder's final state, as in chapter 5. With ``bidirectional=True`` (as Bahdanau
 et al.) a second RNN reads the source backwards and m_j = [h->_j; h<-_j], so that m_j
@@ -62,6 +64,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqcourse._checks import check_bool, check_int
+from seqcourse.gated import gru_cell, lstm_cell
 from seqcourse.seq2seq import (
     Seq2Seq,
     State,
@@ -443,34 +446,71 @@ class AttentionSeq2Seq(Seq2Seq):
         rnn = state if isinstance(state, tuple) else (state,)
         return (*rnn, memory.transpose(0, 1), mask)
 
-    def scores(self, s: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        """e (B, S) of the previous state s (B, H) against memory (B, S, M)."""
+    def keys(self, memory: torch.Tensor) -> torch.Tensor:
+        """The part of the score that depends on the source alone, (B, S, A): W_m m_j + b
+        (additive), W m_j (multiplicative) or m_j itself (dot). It is the same at every
+        decoder step, so a teacher-forced pass computes it once."""
         if self.score == "additive":
-            return self.v(torch.tanh(self.W_s(s)[:, None] + self.W_m(memory))).squeeze(-1)
+            return self.W_m(memory)
         if self.score == "multiplicative":
-            return (self.W(memory) @ s[..., None]).squeeze(-1)  # s^T W m_j = (W m_j) . s
-        return (memory @ s[..., None]).squeeze(-1)
+            return self.W(memory)
+        return memory
 
-    def attend(self, state: State) -> tuple[torch.Tensor, torch.Tensor]:
+    def scores(
+        self, s: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """e (B, S) of the previous state s (B, H) against memory (B, S, M); ``keys`` is
+        ``self.keys(memory)`` when already computed."""
+        keys = self.keys(memory) if keys is None else keys
+        if self.score == "additive":
+            return self.v(torch.tanh(self.W_s(s)[:, None] + keys)).squeeze(-1)
+        return (keys @ s[..., None]).squeeze(-1)  # s^T W m_j = (W m_j) . s, or s . m_j
+
+    def attend(
+        self, state: State, keys: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """alpha_t (B, S) and c_t (B, M) from the state before step t."""
         *rnn, memory, mask = state
         s = rnn[0][-1]  # the top layer's h_{t-1}, (B, H)
         memory, mask = memory.transpose(0, 1), mask.transpose(0, 1)  # (B, S, H), (B, S)
-        e = self.scores(s, memory).masked_fill(~mask, float("-inf"))
+        e = self.scores(s, memory, keys).masked_fill(~mask, float("-inf"))
         alpha = e.softmax(-1)
         return alpha, (alpha[..., None] * memory).sum(1)
 
+    def _decoder_step(self, x: torch.Tensor, rnn: list[torch.Tensor]) -> list[torch.Tensor]:
+        """One step of the decoder RNN on x (N, I), layer by layer with the cell functions:
+        the one-step call of the whole module costs about twice as much. The "torch" backend
+        runs PyTorch's fused cells (what nn.LSTMCell and nn.GRUCell run), "seqcourse"
+        chapter 4's ``lstm_cell`` and ``gru_cell``; the parameters are the module's."""
+        new: list[list[torch.Tensor]] = [[] for _ in rnn]
+        for k in range(self.num_layers):
+            W_ih, W_hh, b_ih, b_hh = (
+                getattr(self.decoder, f"{n}_l{k}")
+                for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            )
+            if self.cell == "lstm" and self.backend == "torch":
+                out = torch.lstm_cell(x, (rnn[0][k], rnn[1][k]), W_ih, W_hh, b_ih, b_hh)
+            elif self.cell == "lstm":
+                out = lstm_cell(F.linear(x, W_ih, b_ih), rnn[0][k], rnn[1][k], W_hh, b_hh)
+            elif self.backend == "torch":
+                out = (torch.gru_cell(x, rnn[0][k], W_ih, W_hh, b_ih, b_hh),)
+            else:
+                out = (gru_cell(F.linear(x, W_ih, b_ih), rnn[0][k], W_hh, b_hh),)
+            for parts, value in zip(new, out, strict=True):
+                parts.append(value)
+            x = out[0]
+        return [torch.stack(parts) for parts in new]
+
     def step_with_attention(
-        self, tokens: torch.Tensor, state: State
+        self, tokens: torch.Tensor, state: State, keys: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, State, torch.Tensor]:
-        """One decoder step: logits s_t (N, V_y), the new state and alpha_t (N, S)."""
+        """One decoder step: logits s_t (N, V_y), the new state and alpha_t (N, S); ``keys``
+        is ``self.keys`` of the memory when already computed."""
         *rnn, memory, mask = state
-        alpha, context = self.attend(state)
-        x = torch.cat([self.tgt_embed(tokens), context], -1)[:, None]
-        rnn_state = tuple(rnn) if self.cell == "lstm" else rnn[0]
-        out, rnn_state = self.decoder(x, rnn_state)
-        logits = self.out(torch.cat([out[:, 0], context], -1))
-        rnn = rnn_state if isinstance(rnn_state, tuple) else (rnn_state,)
+        alpha, context = self.attend(state, keys)
+        x = torch.cat([self.tgt_embed(tokens), context], -1)  # (N, E + M)
+        rnn = self._decoder_step(x, rnn)
+        logits = self.out(torch.cat([rnn[0][-1], context], -1))
         return logits, (*rnn, memory, mask), alpha
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -486,8 +526,9 @@ class AttentionSeq2Seq(Seq2Seq):
         tgt_in = _check_ids(tgt_in, "tgt_in", self.tgt_vocab)
         self._check_state_batch(state, tgt_in.shape[0])
         logits, alphas = [], []
+        keys = self.keys(state[-2].transpose(0, 1))  # (B, S, A), once for all steps
         for t in range(tgt_in.shape[1]):
-            s_t, state, alpha = self.step_with_attention(tgt_in[:, t], state)
+            s_t, state, alpha = self.step_with_attention(tgt_in[:, t], state, keys)
             logits.append(s_t)
             alphas.append(alpha)
         return torch.stack(logits, 1), torch.stack(alphas, 1), state

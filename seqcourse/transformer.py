@@ -15,8 +15,13 @@ without a learning-rate warm-up at this size:
     decoder layer   y = y + SelfAttn(LN(y), causal);  y = y + CrossAttn(LN(y), memory);
                     y = y + FFN(LN(y)),      FFN(x) = W_2 relu(W_1 x + b_1) + b_2
 
-then a final LN on each stack, and logits = W_o y. Embeddings are scaled by sqrt(d) before
-the positions are added. ``EncoderLayer``/``DecoderLayer`` have the parameter names of
+then a final LN on each stack, and logits = W_o y. Embeddings are drawn from N(0, 1/d) and
+scaled by sqrt(d) before the positions are added, so each coordinate of a token's vector is
+about as large as a position's (at most 1). (With nn.Embedding's N(0, 1) the scaled tokens
+would be sqrt(d) times larger and drown the positions: measured on chapter 7's generated
+language, d = 32, 150 steps, 0.08 of held-out sentences exactly right against 0.84.)
+
+``EncoderLayer``/``DecoderLayer`` have the parameter names of
 ``torch.nn.TransformerEncoderLayer``/``TransformerDecoderLayer(norm_first=True,
 batch_first=True)``, so their weights load into one another.
 
@@ -146,6 +151,10 @@ class Transformer(nn.Module):
         )
         self.src_embed = nn.Embedding(self.src_vocab, d, padding_idx=PAD)
         self.tgt_embed = nn.Embedding(self.tgt_vocab, d, padding_idx=PAD)
+        for table in (self.src_embed, self.tgt_embed):
+            nn.init.normal_(table.weight, std=d**-0.5)
+            with torch.no_grad():
+                table.weight[PAD].zero_()
         if positions == "learned":
             self.position = nn.Parameter(torch.randn(self.max_len, d) * 0.02)
         else:

@@ -392,3 +392,30 @@ def test_alignment_accuracy_counts_argmax_hits():
         alignment_accuracy(model, src, tgt[:1], links)
     with pytest.raises(TypeError, match="AttentionSeq2Seq"):
         alignment_accuracy(torch.nn.Linear(1, 1), src, tgt, links)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("backend", ["seqcourse", "torch"])
+def test_one_decoder_step_equals_the_decoder_module(cell, backend):
+    # _decoder_step runs the cells layer by layer; it must be the module's own step
+    model = AttentionSeq2Seq(9, 8, 5, 6, cell=cell, num_layers=2, backend=backend).double()
+    x = rand(3, 5 + 6, seed=3)
+    h = rand(2, 3, 6, seed=4)
+    rnn = [h, rand(2, 3, 6, seed=5)] if cell == "lstm" else [h]
+    out, state = model.decoder(x[:, None], tuple(rnn) if cell == "lstm" else h)
+    got = model._decoder_step(x, rnn)
+    want = state if cell == "lstm" else (state,)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w)
+    torch.testing.assert_close(got[0][-1], out[:, 0])
+
+
+def test_keys_are_computed_once_and_give_the_same_scores():
+    b = make_batch(SRC, TGT)
+    for score in SCORES:
+        model = attn_model(score)
+        state = model.encode(b.src, b.src_lengths)
+        s, memory = state[0][-1], state[2].transpose(0, 1)
+        torch.testing.assert_close(
+            model.scores(s, memory, model.keys(memory)), model.scores(s, memory)
+        )

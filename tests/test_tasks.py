@@ -8,6 +8,7 @@ from seqcourse.data.tasks import (
     IGNORE_INDEX,
     TEMPORAL_ORDER_SYMBOLS,
     adding,
+    copy_task,
     delayed_recall,
     future_tagging,
     mackey_glass,
@@ -235,3 +236,16 @@ def test_temporal_order_is_determined_by_the_seed():
 def test_long_lag_task_arguments_are_named(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_copy_task_layout():
+    x, y = copy_task(3, 5, bits=4, seed=2)
+    assert x.shape == (3, 11, 5) and y.shape == (3, 5, 4)
+    assert x.dtype == y.dtype == torch.float32
+    assert torch.equal(x[:, :5, :4], y)  # the vectors first
+    assert torch.equal(x[:, 5], torch.tensor([0.0, 0, 0, 0, 1]).expand(3, 5))  # delimiter
+    assert not x[:, 6:].any() and not x[:, :5, 4].any()  # blank answer steps, no flag
+    assert torch.equal(copy_task(3, 5, bits=4, seed=2)[1], y)
+    assert not torch.equal(copy_task(3, 5, bits=4, seed=3)[1], y)
+    with pytest.raises(ValueError, match="T must be an int >= 1"):
+        copy_task(3, 0)

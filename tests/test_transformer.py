@@ -94,6 +94,21 @@ def test_chapter_5_decoders_run_it():
     torch.testing.assert_close(stepped, teacher)
 
 
+def test_embeddings_do_not_drown_the_positions():
+    # N(0, 1/d) tables scaled by sqrt(d): token coordinates of about unit size, like the
+    # sinusoids (nn.Embedding's N(0, 1) would make them sqrt(d) = 8 times larger)
+    torch.manual_seed(0)
+    d = 64
+    model = Transformer(200, 300, d=d, heads=4)
+    for table in (model.src_embed, model.tgt_embed):
+        assert not table.weight[0].any()  # <pad> stays the zero vector
+        scaled = table.weight[1:].detach() * math.sqrt(d)
+        assert 0.9 < scaled.std().item() < 1.1
+    ids = torch.arange(1, 11)[None]
+    tokens = model._embed(ids, model.src_embed) - model.position[:10]
+    assert tokens.abs().mean() < 2 * model.position[:10].abs().mean()
+
+
 @pytest.mark.parametrize(
     ("call", "match"),
     [

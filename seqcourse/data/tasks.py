@@ -14,6 +14,8 @@ which ability a model has:
                                                           answer at the end (chapter 4)
     temporal_order  y = the order of X/Y at two early     information at the start, the
                     positions among distractors           question at the end (chapter 4)
+    copy_task       T random bit vectors, a delimiter,    store a whole sequence, replay it
+                    then the same T vectors again         in order (chapter 7, memory)
 
 Everything is drawn from ``numpy.random.default_rng(seed)``: the same seed gives the same
 data on every machine. Labels that are not defined (before the first delayed symbol, past
@@ -34,6 +36,7 @@ __all__ = [
     "IGNORE_INDEX",
     "TEMPORAL_ORDER_SYMBOLS",
     "adding",
+    "copy_task",
     "delayed_recall",
     "future_tagging",
     "mackey_glass",
@@ -234,4 +237,20 @@ def temporal_order(n: int, T: int, seed: int = 0) -> tuple[torch.Tensor, torch.T
     s[rows, t2] = 4 + second
     x = np.eye(len(TEMPORAL_ORDER_SYMBOLS), dtype=np.float32)[s]
     y = (2 * first + second).astype(np.int64)
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def copy_task(n: int, T: int, bits: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The copy task of Graves et al. (2014): see T random bit vectors, then write them out.
+
+    x: (n, 2T + 1, bits + 1) float32. Steps 0..T-1 hold the vectors (channel ``bits`` is 0),
+    step T the delimiter (only channel ``bits`` is 1), steps T+1..2T are blank: the model
+    answers there. y: (n, T, bits) float32 in {0, 1}, the vectors to reproduce at steps
+    T+1..2T, y[:, t] = x[:, t, :bits]. Scored per bit (chance 1/2) or per sequence.
+    """
+    n, T, bits = check_int(n, "n", 1), check_int(T, "T", 1), check_int(bits, "bits", 1)
+    y = np.random.default_rng(seed).integers(0, 2, size=(n, T, bits)).astype(np.float32)
+    x = np.zeros((n, 2 * T + 1, bits + 1), dtype=np.float32)
+    x[:, :T, :bits] = y
+    x[:, T, bits] = 1.0
     return torch.from_numpy(x), torch.from_numpy(y)
