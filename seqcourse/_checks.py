@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["check_bool", "check_int", "check_sequence", "check_state", "check_temperature"]
+__all__ = [
+    "check_bool",
+    "check_finite",
+    "check_int",
+    "check_sequence",
+    "check_state",
+    "check_temperature",
+]
 
 
 def check_int(value: Any, name: str, low: int = 1) -> int:
@@ -38,6 +45,28 @@ def check_bool(value: Any, name: str) -> bool:
     return value
 
 
+def _on_cuda(x: torch.Tensor) -> bool:
+    return x.device.type == "cuda"
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """ValueError naming ``name`` if x holds NaN or inf, without a host sync on CUDA.
+
+    Reading the answer on the host (``bool(...)``) would wait for the GPU at every call, and
+    is not allowed while a CUDA graph is being captured. On CUDA the check is therefore
+    queued on the device (``torch._assert_async``: a failure surfaces at a later
+    synchronisation as a RuntimeError carrying this message, and leaves the CUDA context
+    unusable), and skipped while the current stream is capturing. Elsewhere it raises at once.
+    """
+    message = f"{name} must hold finite values, got NaN or inf"
+    if _on_cuda(x):
+        if not torch.cuda.is_current_stream_capturing():
+            torch._assert_async(torch.isfinite(x).all(), message)
+        return
+    if not torch.isfinite(x).all():
+        raise ValueError(message)
+
+
 def check_sequence(x: Any, size: int, like: torch.Tensor, name: str = "x") -> tuple[int, int]:
     """x must be a finite (B, T, size) tensor with the dtype of ``like``; returns (B, T)."""
     if not isinstance(x, torch.Tensor):
@@ -56,8 +85,7 @@ def check_sequence(x: Any, size: int, like: torch.Tensor, name: str = "x") -> tu
         raise ValueError(f"{name} must hold at least one sequence of one step, got {x.shape}")
     if x.dtype != like.dtype:
         raise TypeError(f"{name} must have the parameters' dtype {like.dtype}, got {x.dtype}")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} must hold finite values, got NaN or inf")
+    check_finite(x, name)
     return x.shape[0], x.shape[1]
 
 
@@ -68,8 +96,7 @@ def check_state(h: Any, shape: tuple[int, ...], like: torch.Tensor, name: str) -
         raise ValueError(f"{name} must have shape {shape}, got {tuple(h.shape)}")
     if h.dtype != like.dtype:
         raise TypeError(f"{name} must have the parameters' dtype {like.dtype}, got {h.dtype}")
-    if not torch.isfinite(h).all():
-        raise ValueError(f"{name} must hold finite values, got NaN or inf")
+    check_finite(h, name)
 
 
 def initial_state(h0: Any, x: torch.Tensor, hidden_size: int, like: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,12 @@ cut into chunks of about log2(T) steps that are processed side by side
 the same result up to rounding. Sequences of equal length are batched: obs of shape
 (batch, time) as well as (time,).
 
+The posteriors alone need no logarithms: ``HMM.posteriors`` runs the forward and backward
+passes on probabilities normalised at every step (``_scaled_loop``, one (batch, K) @ (K, K)
+product per step; long sequences chunked the same way by ``_scaled_scan``), several times
+faster than the log-space scan, and falls back to log space when a step's sum is 0 (a
+sequence the model cannot emit).
+
 Baum-Welch (``HMM.fit``) is expectation-maximisation: the E-step takes expected state and
 transition counts from the posteriors, the M-step renormalises them; the log-likelihood
 it returns per iteration never decreases.
@@ -46,6 +52,9 @@ _CHUNK_MAX_WORK = 64  # chunk only while batch * K^2 stays below this (see _use_
 _CHUNK_MIN_STEPS = 64  # below this many steps the plain loop is as fast
 _UNROLL_MAX_STATES = 4  # semiring products unroll their sum up to this many states
 _SAMPLE_MIN_BATCH = 16  # fewer sequences than this are sampled one by one
+_SCALED_CHUNK_MAX_WORK = 400  # the scaled passes chunk while batch * K^2 stays below this
+_SCALED_CHUNK_MIN_STEPS = 256  # below this many steps the plain scaled loop is as fast
+_SCALED_CHUNK_FACTOR = 2.0  # C = sqrt(factor * S) chunks balance 2L + C Python steps
 
 
 # ---------------------------------------------------------------------------- validation
@@ -173,6 +182,98 @@ def _semiring_scan(
         v = _vecmat(op, v, Mc[:, :, step], out=inner[:, step].transpose(1, 0, 2))
     out[1:] = inner.reshape(C * L, K, B)[:S]
     return out.transpose(0, 2, 1)
+
+
+# -------------------------------------------------------------- scaled forward-backward
+# The posteriors need no logarithms: normalising alpha and beta at every step keeps them in
+# range (Rabiner 1989, the scaling hmmlearn uses too). One step of either pass is then a
+# (batch, K) @ (K, K) matrix product, written into preallocated buffers.
+def _scaled_loop(
+    v0: np.ndarray, A: np.ndarray, em: np.ndarray, emit_first: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """v_t = normalise(v_{t-1} A diag(e_t)), or normalise(v_{t-1} diag(e_t) A) if emit_first.
+
+    v0: (N, K) normalised; em: (S, N, K) the e_t. Returns v (S + 1, N, K) with v[0] = v0, each
+    row summing to 1, and the sums before normalising, scale (S, N).
+    """
+    S = em.shape[0]
+    out = np.empty((S + 1, *v0.shape))
+    scale = np.empty((S, v0.shape[0]))
+    out[0] = v0
+    buf = np.empty_like(v0)
+    for t in range(S):
+        nxt = out[t + 1]
+        if emit_first:
+            np.matmul(np.multiply(out[t], em[t], out=buf), A, out=nxt)
+        else:
+            np.matmul(out[t], A, out=nxt)
+            nxt *= em[t]
+        np.add.reduce(nxt, axis=-1, out=scale[t])
+        nxt /= scale[t][:, None]
+    return out, scale
+
+
+def _scaled_scan(
+    v0: np.ndarray, A: np.ndarray, em: np.ndarray, emit_first: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_scaled_loop`` for few long sequences: the S steps cut into C chunks of L steps.
+
+    (1) The product of each chunk's L step matrices, all chunks at once; (2) the vector
+    entering each chunk, chunk by chunk (C small steps); (3) every chunk replayed from its
+    entry vector by ``_scaled_loop`` with the chunks as its batch. About 2L + C Python steps
+    instead of S; the same vectors and scales up to rounding.
+    """
+    S, B, K = em.shape
+    if not _use_scaled_chunks(B, K, S):
+        return _scaled_loop(v0, A, em, emit_first)
+    C = round(math.sqrt(_SCALED_CHUNK_FACTOR * S))
+    L = -(-S // C)
+    C = -(-S // L)
+    padded = np.ones((C * L, B, K))  # padding only follows the last step: it changes nothing
+    padded[:S] = em
+    E = np.ascontiguousarray(padded.reshape(C, L, B, K).transpose(1, 0, 2, 3))  # (L, C, B, K)
+    # (1) P_c = prod_l M_l with M_l = A diag(e_l) (or diag(e_l) A), renormalised every step
+    # P is kept as rows (C * B * K, K), so that P A is one matrix product
+    P = np.empty((C * B, K, K))  # C-ordered, so that the views below share its memory
+    if emit_first:
+        np.multiply(E[0].reshape(C * B, K, 1), A, out=P)
+    else:
+        np.multiply(A, E[0].reshape(C * B, 1, K), out=P)
+    spare = np.empty((C * B, K, K))
+    rows, spare_rows = P.reshape(-1, K), spare.reshape(-1, K)
+    flat = P.reshape(C * B, K * K)
+    total = np.empty(C * B)
+    es = E.reshape(L, C * B, 1, K)
+    for step in range(1, L):
+        if emit_first:
+            np.multiply(P, es[step], out=spare)
+            np.matmul(spare_rows, A, out=rows)
+        else:
+            np.matmul(rows, A, out=spare_rows)
+            np.multiply(spare, es[step], out=P)
+        np.add.reduce(flat, axis=1, out=total)
+        flat /= total[:, None]
+    P = P.reshape(C, B, K, K)
+    # (2) the entry vectors: entry[c] = normalise(entry[c - 1] P_{c-1})
+    entry = np.empty((C, B, 1, K))
+    entry[0, :, 0] = v0
+    for c in range(1, C):
+        v = np.matmul(entry[c - 1], P[c - 1], out=entry[c])
+        v /= v.sum(axis=-1, keepdims=True)
+    # (3) replay all chunks at once from their entry vectors
+    inner, inner_scale = _scaled_loop(
+        entry.reshape(C * B, K), A, E.reshape(L, C * B, K), emit_first
+    )
+    out = np.empty((S + 1, B, K))
+    out[0] = v0
+    out[1:] = inner[1:].reshape(L, C, B, K).transpose(1, 0, 2, 3).reshape(C * L, B, K)[:S]
+    scale = inner_scale.reshape(L, C, B).transpose(1, 0, 2).reshape(C * L, B)[:S]
+    return out, scale
+
+
+def _use_scaled_chunks(batch: int, n_states: int, steps: int) -> bool:
+    """Chunk while one step's work (batch * K^2) is small against numpy's per-call cost."""
+    return steps > _SCALED_CHUNK_MIN_STEPS and batch * n_states**2 <= _SCALED_CHUNK_MAX_WORK
 
 
 def _backtrack(psi: np.ndarray, last: np.ndarray) -> np.ndarray:
@@ -324,8 +425,32 @@ class HMM:
         obs: (T,) or (B, T) -> (T, K) or (B, T, K); each row sums to 1.
         """
         x, single = self._batch(obs)
-        gamma = np.exp(self._expectations(x)[0])
+        gamma = self._scaled_posteriors(x)
+        if gamma is None:  # a sequence the model cannot emit, or an underflow: log space
+            gamma = np.exp(self._expectations(x)[0])
         return gamma[:, 0] if single else gamma.transpose(1, 0, 2)
+
+    def _scaled_posteriors(self, x: np.ndarray) -> np.ndarray | None:
+        """gamma (T, B, K) by the scaled forward-backward pass, or None where a scale is 0.
+
+        alpha-hat_t = normalise(alpha-hat_{t-1} A diag(e_t)) and beta-hat_t =
+        normalise(A diag(e_{t+1}) beta-hat_{t+1}) are alpha_t and beta_t up to a factor
+        per step, so gamma_t = normalise(alpha-hat_t * beta-hat_t), eq. (eq-posterior).
+        """
+        em = self.emit.T[x.T]  # (T, B, K): e_t(j) = E_j(x_t)
+        K = self.n_states
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            first = self.start * em[0]
+            alpha, c = _scaled_scan(
+                first / first.sum(axis=-1, keepdims=True), self.trans, em[1:], False
+            )
+            # beta-hat_t (as a row) = normalise(beta-hat_{t+1} diag(e_{t+1}) A^T), run backwards
+            beta, d = _scaled_scan(np.full((x.shape[0], K), 1.0 / K), self.trans.T, em[:0:-1], True)
+            gamma = alpha * beta[::-1]
+            total = gamma.sum(axis=-1, keepdims=True)
+            gamma /= total
+        # a zero or NaN sum: the model cannot emit a sequence, or a step underflowed
+        return gamma if all(np.all(v > 0) for v in (c, d, total)) else None
 
     def _expectations(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """log gamma, alpha, beta (each time first, (T, B, K)) and log-likelihoods (B,)."""

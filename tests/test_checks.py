@@ -85,3 +85,43 @@ def test_initial_state_is_zeros_or_the_checked_h0():
         initial_state(h0[0], x, 4, like)
     with pytest.raises(TypeError, match="h0 must have the parameters' dtype"):
         initial_state(h0.double(), x, 4, like)
+
+
+def test_finiteness_check_raises_at_once_on_the_cpu(monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(torch, "_assert_async", lambda *a: calls.append(a))
+    like = torch.zeros(1)
+    with pytest.raises(ValueError, match="h0 must hold finite values"):
+        check_state(torch.tensor([[float("inf")]]), (1, 1), like, "h0")
+    assert calls == []  # the device-side assertion is for CUDA only
+
+
+class _NoHostSync(torch.Tensor):
+    """Marks a tensor as if it lived on a GPU (the simulated check below) and fails on any
+    conversion to a Python value, the host synchronisation the CUDA path must not do."""
+
+    def __bool__(self):
+        raise AssertionError("bool() of a tensor: a host sync on CUDA")
+
+    def item(self):
+        raise AssertionError(".item(): a host sync on CUDA")
+
+
+@pytest.mark.parametrize("capturing", [False, True])
+def test_finiteness_check_on_cuda_never_converts_to_a_python_bool(capturing, monkeypatch):
+    # Simulated on the CPU: what counts as CUDA and the capture flag are patched. It checks
+    # the control flow (no bool() or .item(), the assertion queued or skipped), not a GPU.
+    import seqcourse._checks as checks
+
+    queued = []
+    monkeypatch.setattr(checks, "_on_cuda", lambda x: isinstance(x, _NoHostSync))
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: capturing)
+    monkeypatch.setattr(torch, "_assert_async", lambda cond, msg: queued.append((cond, msg)))
+    x = torch.full((1, 3, 2), float("nan")).as_subclass(_NoHostSync)
+    assert check_sequence(x, 2, torch.zeros(1)) == (1, 3)  # no error raised here
+    if capturing:
+        assert queued == []  # skipped while a CUDA graph is captured
+    else:
+        [(cond, msg)] = queued
+        assert msg == "x must hold finite values, got NaN or inf"
+        assert not torch.Tensor.__bool__(cond.as_subclass(torch.Tensor))  # it would fail

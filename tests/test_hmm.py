@@ -206,3 +206,26 @@ def test_bad_arguments_elsewhere():
         random_hmm(0, 3)
     with pytest.raises(ValueError, match="brute force needs"):
         brute_force(random_hmm(4, 2, seed=0), np.zeros(20, dtype=int))
+
+
+@pytest.mark.parametrize("K, B, T", [(2, 1, 5000), (3, 2, 3001), (5, 1, 258), (10, 1, 4000)])
+def test_scaled_posteriors_chunked_equal_plain_loop_and_log_space(K, B, T, monkeypatch):
+    model = random_hmm(K, 6, seed=K)
+    _, X = model.sample(T, seed=B, batch=B)
+    assert hmm_module._use_scaled_chunks(B, K, T - 1)  # this case takes the chunked scan
+    chunked = model.posteriors(X)
+    log_space = np.exp(model._expectations(X)[0]).transpose(1, 0, 2)
+    monkeypatch.setattr(hmm_module, "_SCALED_CHUNK_MAX_WORK", 0)  # the step-by-step loop
+    looped = model.posteriors(X)
+    np.testing.assert_allclose(chunked, looped, atol=1e-10)
+    np.testing.assert_allclose(looped, log_space, atol=1e-7)
+    np.testing.assert_allclose(chunked.sum(axis=-1), 1.0, atol=1e-12)
+
+
+def test_posteriors_of_an_impossible_sequence_fall_back_to_log_space():
+    model = HMM([1.0, 0.0], [[0.0, 1.0], [0.0, 1.0]], [[1.0, 0.0], [1.0, 0.0]])
+    assert model._scaled_posteriors(np.array([[0, 1, 0]])) is None  # symbol 1 cannot occur
+    with np.errstate(invalid="ignore"):  # -inf - -inf: NaN, as before the scaled pass
+        expected = np.exp(model._expectations(np.array([[0, 1, 0]]))[0])[:, 0]
+        got = model.posteriors([0, 1, 0])
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
