@@ -10,8 +10,8 @@ format: solutions and tests, public and hidden. ``build`` turns it into
     _build/assignments/<chapter>/autograder/  the solution notebook and the autograder zip
     book/<chapter>/student/                   a copy of student/, shown by the book
 
-by executing the source (OK-format tests take their expected outputs from it, and a broken
-solution fails here with its traceback) and running ``otter assign`` on the executed copy. A
+by running ``otter assign --no-run-tests`` on a copy of the chapter folder (the tests are
+Python code, so nothing needs the source's outputs; ``check`` runs them on the solution). A
 build is reused while the source and the package are unchanged.
 
 ``check`` builds, then grades with ``otter run -a <zip>``: the solution notebook must get full
@@ -35,7 +35,6 @@ from pathlib import Path
 
 import nbformat
 import yaml
-from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import install_cell  # noqa: E402  (.ci/install_cell.py: the install cell's code)
@@ -44,7 +43,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 OUT = ROOT / "_build" / "assignments"
 SOURCE = "assignment.ipynb"
-EXECUTION_TIMEOUT_S = 600
 
 MARKER = re.compile(r"^\s*#\s*(BEGIN|END)\s+(QUESTION|SOLUTION|TESTS|PROMPT)\b", re.IGNORECASE)
 INLINE_BEGIN = re.compile(r"^\s*#\s*BEGIN\s+SOLUTION\b", re.IGNORECASE)
@@ -116,20 +114,25 @@ def _build(chapter: Path) -> Path:
             )
         work = OUT / f"{chapter.name}.tmp-{os.getpid()}"  # two builds at once do not collide
         shutil.rmtree(work, ignore_errors=True)
-        # Execute a copy of the chapter folder, so files the notebook reads are beside it.
+        # otter assign works on a copy of the chapter folder, so files the notebook reads
+        # are beside it. It neither executes the source nor runs its tests
+        # (--no-run-tests): with Python-format tests nothing needs the outputs, and `check`
+        # grades the solution notebook with the autograder anyway, which is the same run.
         executed = work / "source"
         shutil.copytree(chapter, executed, ignore=shutil.ignore_patterns("student", ".*"))
-        print(f"{chapter.name}: executing {src.relative_to(ROOT)}", flush=True)
-        NotebookClient(
-            notebook,
-            timeout=EXECUTION_TIMEOUT_S,
-            resources={"metadata": {"path": str(executed)}},
-            record_timing=False,
-        ).execute()
         nbformat.write(notebook, executed / SOURCE)
         print(f"{chapter.name}: otter assign", flush=True)
         run(
-            [sys.executable, "-m", "otter", "assign", "--no-pdfs", SOURCE, str(work / "otter")],
+            [
+                sys.executable,
+                "-m",
+                "otter",
+                "assign",
+                "--no-pdfs",
+                "--no-run-tests",
+                SOURCE,
+                str(work / "otter"),
+            ],
             cwd=executed,
         )
         finish_student_notebook(work / "otter" / "student" / SOURCE)
