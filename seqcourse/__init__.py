@@ -20,6 +20,8 @@ Modules, one concept each (the chapter that teaches it in brackets):
     transformer  a small pre-LN Transformer encoder-decoder (7)
     memory   attention as memory addressing: Neural Turing Machine heads, a small NTM and a
              hand-wired copy machine (7); the copy task in data.tasks
+    embeddings  word2vec (skip-gram, CBOW, negative sampling), PPMI-SVD and GloVe, analogies,
+             bias directions and debiasing (8); its corpora in data.corpora, data.planted
     train    the training loop, gradient clipping, truncated BPTT, bits per char (2)
     plots    figures several pages share
 

@@ -56,6 +56,54 @@ FILES: dict[str, FrozenFile] = {
         ),
         licence="CC-BY 2.0 FR (Tatoeba, https://tatoeba.org; sentence authors on tatoeba.org)",
     ),
+    "gutenberg": FrozenFile(
+        name="gutenberg.txt.xz",
+        sha256="5eb96860ec75ce31c037c584d337d851e2814dd870e3975c57e3cd7dc05fe061",
+        chars=10_548_192,
+        source=(
+            "Project Gutenberg plain texts, header and licence removed (seqcourse/data/corpora.py "
+            "says how): Austen, Pride and Prejudice (PG 1342); Carroll, Alice's Adventures in "
+            "Wonderland (PG 11); Dickens, A Tale of Two Cities (PG 98); Doyle, The Adventures of "
+            "Sherlock Holmes (PG 1661); Melville, Moby Dick (PG 2701); Stoker, Dracula (PG 345); "
+            "Wilde, The Picture of Dorian Gray (PG 174); Kipling, The Jungle Book (PG 236); "
+            "Barrie, Peter Pan (PG 16), from github.com/clocasto/HaikuGenerator commit 936af28f; "
+            "Twain, Adventures of Huckleberry Finn (PG 76), same repository, commit acd5ffe1; "
+            "Dickens, Great Expectations (PG 1400); Shelley, Frankenstein (PG 84); Alcott, Little "
+            "Women (PG 514), from github.com/vyjayanv-hub/112_TP_Vasudevan commit f983423a; "
+            "The 1992 CIA World Factbook (PG 48), the Canterbury corpus's world192.txt, from "
+            "github.com/siara-cc/unishox_js commit 3d5a685a (sample_texts/world192.txt)"
+        ),
+        licence=(
+            "public domain in the USA; Project Gutenberg (www.gutenberg.org). The World Factbook "
+            "is a work of the US Government. Check the laws of your country before using it "
+            "outside the USA"
+        ),
+    ),
+    "questions_words": FrozenFile(
+        name="questions_words.txt.xz",
+        sha256="8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36",
+        chars=603_955,
+        source=(
+            "questions-words.txt, the word analogy test set of Mikolov et al. (2013), from "
+            "word2vec's repository (code.google.com/archive/p/word2vec), as shipped verbatim in "
+            "gensim 4.4.0's wheel (gensim/test/test_data/questions-words.txt)"
+        ),
+        licence="Apache License 2.0 (word2vec, Google)",
+    ),
+    "wordsim353": FrozenFile(
+        name="wordsim353.tsv.xz",
+        sha256="f92a022fc2537793a15bc3a8c162ebcd74990e033a228bb6388cb71e4c0b1e1d",
+        chars=7_186,
+        source=(
+            "WordSimilarity-353 (Finkelstein et al. 2002, www.cs.technion.ac.il/~gabr/resources/"
+            "data/wordsim353/), the combined 353 pairs with their mean human score, as shipped "
+            "verbatim in gensim 4.4.0's wheel (gensim/test/test_data/wordsim353.tsv)"
+        ),
+        licence=(
+            "unconfirmed: the authors publish the collection freely for research but state no "
+            "licence that could be found; redistributed in gensim's test data (gensim: LGPL-2.1)"
+        ),
+    ),
 }
 
 
