@@ -417,7 +417,11 @@ def test_training_is_deterministic_given_the_seed(corpus):
     a = train_word2vec(tokens, vocab, seed=3, **kw)
     b = train_word2vec(vocab.encode(tokens), vocab, seed=3, **kw)  # ids, same numbers
     c = train_word2vec(tokens, vocab, seed=4, **kw)
+    threads = torch.get_num_threads()
+    d = train_word2vec(tokens, vocab, seed=3, device="cpu", **kw)
+    assert torch.get_num_threads() == threads  # one thread while training, then restored
     assert torch.equal(a.vectors, b.vectors) and torch.equal(a.W_out, b.W_out)
+    assert torch.equal(a.vectors, d.vectors)
     assert a.losses == b.losses
     assert not torch.allclose(a.vectors, c.vectors)
 
