@@ -8,7 +8,11 @@ Modules, one concept each (the chapter that teaches it in brackets):
     rnn      Elman RNN from scratch (= nn.RNN), NumPy BPTT, Jordan and leaky units, CharRNN (2)
     esn      echo state networks: fixed random reservoir, ridge-regression readout (2)
     hopfield Hopfield networks: Hebbian storage, asynchronous recall, energy (2)
+    deep     deep recurrent networks: stacked, deep-transition and deep-output (2)
+    delays   recurrent networks with delay connections (2)
     rtrl     real-time recurrent learning: exact RTRL, Williams-Zipser, SnAp-1, UORO, online (3)
+    gated    the LSTM and the GRU from their equations (= nn.LSTM, nn.GRU) and variants (4)
+    fused    their backward passes derived by hand, one autograd.Function per layer (4)
     seq2seq  encoder-decoder, masked loss, scheduled sampling, greedy/sampled/beam decoding,
              BLEU (5); its sentence pairs and Vocab in data.translation
     captioning  CNN encoder, Show and Tell, Show-Attend-Tell, doubly stochastic attention (6);
@@ -24,6 +28,8 @@ Modules, one concept each (the chapter that teaches it in brackets):
              bias directions and debiasing (8); its corpora in data.corpora, data.planted
     train    the training loop, gradient clipping, truncated BPTT, bits per char (2)
     plots    figures several pages share
+    graphs   a training step recorded once and replayed as a CUDA graph (appendix)
+    widgets  controls for the labs
 
 The runtime helpers are importable from the top level (``from seqcourse import device``);
 they are loaded on first use, so NumPy-only chapters do not pay for importing torch.

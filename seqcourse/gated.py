@@ -67,7 +67,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqcourse._checks import check_bool, check_int, check_sequence, check_state
-from seqcourse.fused import fused_gru, fused_lstm
+from seqcourse.fused import fused_gru, fused_lstm, fused_lstm_layer
 
 __all__ = [
     "LSTM",
@@ -237,11 +237,14 @@ def lstm_layer(
     (h_last, c_last)).
     """
     G = _LSTM_GATES[variant]
+    plain = ln is None and zoneout == (0.0, 0.0) and trace is None
+    if fused and plain and variant == "vanilla":
+        return fused_lstm_layer(x, h, c, W_ih, W_hh, b_ih, b_hh, reverse)
     if ln is None:
         xw = F.linear(x, W_ih, b_ih)  # (B, T, G*H) for every t in one matmul
         if b_hh is not None:
             xw, b_hh = xw + b_hh, None  # both biases added once, not once per step
-        if fused and zoneout == (0.0, 0.0) and trace is None:
+        if fused and plain:
             return fused_lstm(xw, h, c, W_hh, variant, peephole, reverse)
         ln_hh = ln_c = None
     else:
@@ -346,7 +349,7 @@ class _Recurrent(nn.Module):
         self.bias = check_bool(bias, "bias")
         self.num_directions = 2 if bidirectional else 1
         # False (default): autograd differentiates the step code; True: the hand-derived
-        # backward of seqcourse.fused (same numbers; not faster on the CPU, see bench/)
+        # backward of seqcourse.fused (same numbers to rounding; timings in bench/lstm_bench.py)
         self.fused = False
         G = self._gates
         for layer in range(self.num_layers):

@@ -416,14 +416,12 @@ def test_default_path_equals_autograd_path(kind, variant):
 
 
 def test_fast_path_is_taken_only_when_it_applies(monkeypatch):
-    """fused=True calls seqcourse.fused; a trace, fused=False (the default), layer norm
-    and zoneout use autograd of the steps."""
+    """fused=True calls seqcourse.fused (the vanilla LSTM its whole-layer function); a
+    trace, fused=False (the default), layer norm and zoneout use autograd of the steps."""
     import seqcourse.gated as gated
 
-    if not (hasattr(gated, "fused_lstm") and hasattr(gated, "fused_gru")):
-        pytest.skip("no fused fast path in seqcourse.gated yet")
     calls = []
-    for name in ("fused_lstm", "fused_gru"):
+    for name in ("fused_lstm", "fused_lstm_layer", "fused_gru"):
         original = getattr(gated, name)
 
         def counted(*args, _original=original, _name=name, **kwargs):
@@ -1024,3 +1022,36 @@ def test_forget_bias_sets_b_if_and_clears_b_hf_in_every_layer_and_direction():
 def test_forget_bias_rejects_what_has_no_forget_bias(module, value, error):
     with pytest.raises(ValueError, match=error):
         forget_bias_(module, value)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_lstm_layer_gradcheck_and_torch(reverse, bias):
+    """The vanilla whole-layer function (input projection inside, time-major loop): gradcheck
+    on x, the state and all weights, and equal to nn.LSTM's direction it stands for."""
+    from seqcourse.fused import fused_lstm_layer
+
+    torch.manual_seed(8)
+    B, T, D, H = 2, 4, 3, 2
+    ref = nn.LSTM(D, H, batch_first=True, bidirectional=True, bias=bias).double()
+    sfx = "_l0_reverse" if reverse else "_l0"
+    names = [f"{kind}_{m}{sfx}" for kind in ("weight", "bias") for m in ("ih", "hh")]
+    params = [getattr(ref, n, None) for n in names]
+    x = torch.randn(B, T, D, dtype=F64, requires_grad=True)
+    h0, c0 = (torch.randn(B, H, dtype=F64, requires_grad=True) for _ in range(2))
+
+    def f(x, h0, c0, *weights):
+        W_ih, W_hh, b_ih, b_hh = (*weights, None, None)[:4]
+        out, (h, c) = fused_lstm_layer(x, h0, c0, W_ih, W_hh, b_ih, b_hh, reverse)
+        return out, h, c
+
+    weights = tuple(p.detach().clone().requires_grad_() for p in params if p is not None)
+    assert torch.autograd.gradcheck(f, (x, h0, c0, *weights))
+    state = (torch.stack([h0, h0]).detach(), torch.stack([c0, c0]).detach())
+    want, (h_n, c_n) = ref(x.detach(), state)
+    got, h, c = f(x.detach(), h0.detach(), c0.detach(), *weights)
+    half = slice(H, 2 * H) if reverse else slice(0, H)
+    k = int(reverse)
+    assert_equal_to_rounding(got, want[..., half], 1e-12, "output against nn.LSTM")
+    assert_equal_to_rounding(h, h_n[k], 1e-12, "h_T against nn.LSTM")
+    assert_equal_to_rounding(c, c_n[k], 1e-12, "c_T against nn.LSTM")

@@ -1,0 +1,121 @@
+"""seqcourse.graphs.CapturedStep: the eager fallback equals a hand-written step, bad
+arguments are refused, and on CUDA (skipped without a GPU) the replayed graph trains the
+same parameters as the eager loop."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from seqcourse.gated import LSTM
+from seqcourse.graphs import CapturedStep
+
+
+def make(device: str = "cpu") -> tuple[nn.Module, nn.Module]:
+    torch.manual_seed(0)
+    rnn = LSTM(3, 8).to(device)
+    head = nn.Linear(8, 2).to(device)
+    return rnn, head
+
+
+def loss_of(rnn: nn.Module, head: nn.Module):
+    def loss_fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out, _ = rnn(x)
+        return nn.functional.cross_entropy(head(out[:, -1]), y)
+
+    return loss_fn
+
+
+def batches(n: int, device: str = "cpu"):
+    g = torch.Generator().manual_seed(1)
+    return [
+        (
+            torch.randn(4, 5, 3, generator=g).to(device),
+            torch.randint(2, (4,), generator=g).to(device),
+        )
+        for _ in range(n)
+    ]
+
+
+def eager_run(rnn, head, data, lr=0.1, warmup=0):
+    opt = torch.optim.SGD([*rnn.parameters(), *head.parameters()], lr=lr)
+    fn = loss_of(rnn, head)
+    losses = []
+    for x, y in [data[0]] * warmup + data:
+        opt.zero_grad(set_to_none=True)
+        loss = fn(x, y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses[warmup:]
+
+
+def test_cpu_step_is_the_eager_step():
+    rnn, head = make()
+    ref_rnn, ref_head = copy.deepcopy(rnn), copy.deepcopy(head)
+    data = batches(4)
+    opt = torch.optim.SGD([*rnn.parameters(), *head.parameters()], lr=0.1)
+    step = CapturedStep(loss_of(rnn, head), data[0], opt)
+    assert not step.captured
+    got = [step(x, y).item() for x, y in data]
+    want = eager_run(ref_rnn, ref_head, data)
+    assert got == want
+    for a, b in zip(rnn.parameters(), ref_rnn.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_without_optimizer_the_gradients_stay():
+    rnn, head = make()
+    x, y = batches(1)[0]
+    step = CapturedStep(loss_of(rnn, head), (x, y))
+    step(x, y)
+    g1 = rnn.weight_hh_l0.grad.clone()
+    rnn.zero_grad(set_to_none=True)
+    loss_of(rnn, head)(x, y).backward()
+    assert torch.equal(g1, rnn.weight_hh_l0.grad)
+
+
+def test_bad_arguments_are_refused():
+    rnn, head = make()
+    x, y = batches(1)[0]
+    fn = loss_of(rnn, head)
+    with pytest.raises(TypeError, match="loss_fn must be callable"):
+        CapturedStep(3, (x, y))
+    with pytest.raises(TypeError, match="example_inputs must be a non-empty tuple"):
+        CapturedStep(fn, ())
+    with pytest.raises(TypeError, match=r"example_inputs\[1\] must be a torch.Tensor"):
+        CapturedStep(fn, (x, [1, 0]))
+    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer"):
+        CapturedStep(fn, (x, y), optimizer="sgd")
+    with pytest.raises(ValueError, match="warmup must be an int >= 1"):
+        CapturedStep(fn, (x, y), warmup=0)
+    step = CapturedStep(fn, (x, y))
+    with pytest.raises(ValueError, match="expected 2 input tensor"):
+        step(x)
+    with pytest.raises(
+        ValueError, match=r"input 0 must match the captured step: shape \(4, 5, 3\)"
+    ):
+        step(x[:2], y)
+    with pytest.raises(TypeError, match="input 1 must be a torch.Tensor"):
+        step(x, 1)
+    with pytest.raises(TypeError, match="loss_fn must return a scalar tensor"):
+        CapturedStep(lambda x, y: rnn(x)[0], (x, y))(x, y)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_graph_trains_like_the_eager_loop():
+    rnn, head = make("cuda")
+    ref_rnn, ref_head = copy.deepcopy(rnn), copy.deepcopy(head)
+    data = batches(5, "cuda")
+    opt = torch.optim.SGD([*rnn.parameters(), *head.parameters()], lr=0.1)
+    step = CapturedStep(loss_of(rnn, head), data[0], opt, warmup=2)
+    assert step.captured
+    got = [step(x, y).item() for x, y in data]
+    want = eager_run(ref_rnn, ref_head, data, warmup=2)  # the warm-up steps train too
+    assert got == pytest.approx(want, rel=1e-4, abs=1e-5)
+    adam = torch.optim.Adam(rnn.parameters())
+    with pytest.raises(ValueError, match="capturable=True"):
+        CapturedStep(loss_of(rnn, head), data[0], adam)
