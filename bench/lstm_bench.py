@@ -92,8 +92,8 @@ def bench(device: torch.device, args: argparse.Namespace) -> dict[str, list[floa
     steps |= {name: eager_step(model) for name, model in ours.items()}
     if device.type == "cuda":
         for name, model in ours.items():
-            model.zero_grad(set_to_none=True)
-            steps[f"{name} graphed"] = CapturedStep(loss_of(model), (x,))
+            graphed = CapturedStep(loss_of(model), (x,), parameters=model.parameters())
+            steps[f"{name} graphed"] = graphed
     times: dict[str, list[float]] = {name: [] for name in steps}
     for run in steps.values():
         run(x)  # warm-up

@@ -12,7 +12,8 @@ static step: the same shapes, the same control flow, no reading of GPU values on
 
 ``CapturedStep(loss_fn, example_inputs, optimizer)`` records forward, ``backward()`` and
 (optionally) ``optimizer.step()`` following PyTorch's recipe for whole-network capture:
-a few warm-up steps on a side stream, gradients set to None, then one capture. Calling it
+a few warm-up steps on a side stream (undone afterwards), gradients set to None, then one
+capture. Calling it
 copies new inputs into the recorded buffers, replays, and returns the loss. On the CPU, or
 for tensors not on CUDA, it runs the same step eagerly, so a page can use it everywhere;
 ``captured`` tells which happened. Adam and AdamW must be built with ``capturable=True`` to
@@ -21,7 +22,8 @@ be recorded (their step counter then lives on the GPU).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import copy
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -46,9 +48,13 @@ class CapturedStep:
 
     loss_fn: takes the input tensors and returns a scalar loss tensor; example_inputs: tensors
     with the shapes, dtypes and device every later call will use; optimizer: stepped inside
-    the graph, or None (the step leaves the gradients in ``.grad``, as for a benchmark of
-    forward and backward alone); warmup: eager steps run before capturing (they also update
-    the parameters when an optimizer is given). Off CUDA the step runs eagerly.
+    the graph, or None (forward and backward alone, as for a benchmark); parameters: the
+    tensors whose ``.grad`` the step writes (default: the optimizer's; one of the two must be
+    given). Each call leaves exactly its own gradient in ``.grad`` (set to None before the
+    backward pass, never accumulated). warmup: eager steps on the example before capturing;
+    the parameters, their gradients and the optimizer's state are then put back, so that the
+    first call makes the first update on every device (buffers such as batch-norm statistics
+    are not put back). Off CUDA the step runs eagerly.
     """
 
     def __init__(
@@ -57,6 +63,7 @@ class CapturedStep:
         example_inputs: Sequence[torch.Tensor],
         optimizer: torch.optim.Optimizer | None = None,
         warmup: int = 3,
+        parameters: Iterable[torch.Tensor] | None = None,
     ) -> None:
         if not callable(loss_fn):
             raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
@@ -65,6 +72,16 @@ class CapturedStep:
             raise TypeError(
                 f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}"
             )
+        if parameters is None:
+            if optimizer is None:
+                raise TypeError(
+                    "give an optimizer or the parameters whose gradients the step writes"
+                )
+            parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        self.params = list(parameters)
+        for k, p in enumerate(self.params):
+            if not isinstance(p, torch.Tensor):
+                raise TypeError(f"parameters[{k}] must be a torch.Tensor, got {type(p).__name__}")
         self.warmup = check_int(warmup, "warmup", low=1)
         self.loss_fn, self.optimizer = loss_fn, optimizer
         self.shapes = [(t.shape, t.dtype, t.device) for t in inputs]
@@ -79,9 +96,12 @@ class CapturedStep:
         if self.captured:
             self._capture(inputs)
 
+    def _clear_grads(self) -> None:
+        for p in self.params:
+            p.grad = None
+
     def _eager(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
-        if self.optimizer is not None:
-            self.optimizer.zero_grad(set_to_none=True)
+        self._clear_grads()
         loss = self.loss_fn(*inputs)
         if not (isinstance(loss, torch.Tensor) and loss.dim() == 0):
             raise TypeError(
@@ -95,20 +115,28 @@ class CapturedStep:
 
     def _capture(self, inputs: Sequence[torch.Tensor]) -> None:
         self.static_inputs = [t.detach().clone() for t in inputs]
+        opt = self.optimizer
+        saved = [p.detach().clone() for p in self.params]
+        saved_state = copy.deepcopy(opt.state_dict()) if opt else None
         side = torch.cuda.Stream(device=inputs[0].device)
         side.wait_stream(torch.cuda.current_stream(inputs[0].device))
         with torch.cuda.stream(side):  # warm-up away from the default stream, as PyTorch asks
             for _ in range(self.warmup):
                 self._eager(self.static_inputs)
         torch.cuda.current_stream(inputs[0].device).wait_stream(side)
-        if self.optimizer is not None:
-            self.optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():  # undo the warm-up: the first call makes the first update
+            for p, value in zip(self.params, saved, strict=True):
+                p.copy_(value)
+        if opt is not None:
+            opt.load_state_dict(saved_state)
+        # gradients None while recording: the graph allocates them and every replay rewrites them
+        self._clear_grads()
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             loss = self.loss_fn(*self.static_inputs)
             loss.backward()
-            if self.optimizer is not None:
-                self.optimizer.step()
+            if opt is not None:
+                opt.step()
         self.static_loss = loss.detach()
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:

@@ -40,17 +40,17 @@ def batches(n: int, device: str = "cpu"):
     ]
 
 
-def eager_run(rnn, head, data, lr=0.1, warmup=0):
+def eager_run(rnn, head, data, lr=0.1):
     opt = torch.optim.SGD([*rnn.parameters(), *head.parameters()], lr=lr)
     fn = loss_of(rnn, head)
     losses = []
-    for x, y in [data[0]] * warmup + data:
+    for x, y in data:
         opt.zero_grad(set_to_none=True)
         loss = fn(x, y)
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    return losses[warmup:]
+    return losses
 
 
 def test_cpu_step_is_the_eager_step():
@@ -67,15 +67,16 @@ def test_cpu_step_is_the_eager_step():
         assert torch.equal(a, b)
 
 
-def test_without_optimizer_the_gradients_stay():
+def test_without_optimizer_each_call_leaves_its_own_gradient():
     rnn, head = make()
-    x, y = batches(1)[0]
-    step = CapturedStep(loss_of(rnn, head), (x, y))
+    (x, y), (x2, y2) = batches(2)
+    step = CapturedStep(loss_of(rnn, head), (x, y), parameters=rnn.parameters())
     step(x, y)
-    g1 = rnn.weight_hh_l0.grad.clone()
+    step(x2, y2)  # not accumulated onto the first call's gradient
+    got = rnn.weight_hh_l0.grad.clone()
     rnn.zero_grad(set_to_none=True)
-    loss_of(rnn, head)(x, y).backward()
-    assert torch.equal(g1, rnn.weight_hh_l0.grad)
+    loss_of(rnn, head)(x2, y2).backward()
+    assert torch.equal(got, rnn.weight_hh_l0.grad)
 
 
 def test_bad_arguments_are_refused():
@@ -83,16 +84,20 @@ def test_bad_arguments_are_refused():
     x, y = batches(1)[0]
     fn = loss_of(rnn, head)
     with pytest.raises(TypeError, match="loss_fn must be callable"):
-        CapturedStep(3, (x, y))
+        CapturedStep(3, (x, y), parameters=[])
+    with pytest.raises(TypeError, match="give an optimizer or the parameters"):
+        CapturedStep(fn, (x, y))
+    with pytest.raises(TypeError, match=r"parameters\[0\] must be a torch.Tensor"):
+        CapturedStep(fn, (x, y), parameters=[1.0])
     with pytest.raises(TypeError, match="example_inputs must be a non-empty tuple"):
-        CapturedStep(fn, ())
+        CapturedStep(fn, (), parameters=[])
     with pytest.raises(TypeError, match=r"example_inputs\[1\] must be a torch.Tensor"):
-        CapturedStep(fn, (x, [1, 0]))
+        CapturedStep(fn, (x, [1, 0]), parameters=[])
     with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer"):
-        CapturedStep(fn, (x, y), optimizer="sgd")
+        CapturedStep(fn, (x, y), optimizer="sgd", parameters=[])
     with pytest.raises(ValueError, match="warmup must be an int >= 1"):
-        CapturedStep(fn, (x, y), warmup=0)
-    step = CapturedStep(fn, (x, y))
+        CapturedStep(fn, (x, y), warmup=0, parameters=[])
+    step = CapturedStep(fn, (x, y), parameters=rnn.parameters())
     with pytest.raises(ValueError, match="expected 2 input tensor"):
         step(x)
     with pytest.raises(
@@ -102,7 +107,7 @@ def test_bad_arguments_are_refused():
     with pytest.raises(TypeError, match="input 1 must be a torch.Tensor"):
         step(x, 1)
     with pytest.raises(TypeError, match="loss_fn must return a scalar tensor"):
-        CapturedStep(lambda x, y: rnn(x)[0], (x, y))(x, y)
+        CapturedStep(lambda x, y: rnn(x)[0], (x, y), parameters=[])(x, y)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -114,8 +119,16 @@ def test_cuda_graph_trains_like_the_eager_loop():
     step = CapturedStep(loss_of(rnn, head), data[0], opt, warmup=2)
     assert step.captured
     got = [step(x, y).item() for x, y in data]
-    want = eager_run(ref_rnn, ref_head, data, warmup=2)  # the warm-up steps train too
+    want = eager_run(ref_rnn, ref_head, data)  # the warm-up steps were undone
     assert got == pytest.approx(want, rel=1e-4, abs=1e-5)
+    (x, y), (x2, y2) = data[:2]
+    bare = CapturedStep(loss_of(rnn, head), (x, y), parameters=rnn.parameters())
+    bare(x, y)
+    bare(x2, y2)  # each replay rewrites the gradient, as each eager call does
+    got_grad = rnn.weight_hh_l0.grad.clone()
+    rnn.zero_grad(set_to_none=True)
+    loss_of(rnn, head)(x2, y2).backward()
+    torch.testing.assert_close(got_grad, rnn.weight_hh_l0.grad, rtol=1e-4, atol=1e-6)
     adam = torch.optim.Adam(rnn.parameters())
     with pytest.raises(ValueError, match="capturable=True"):
         CapturedStep(loss_of(rnn, head), data[0], adam)
