@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ __all__ = [
     "check_bool",
     "check_finite",
     "check_int",
+    "check_positive",
     "check_sequence",
     "check_state",
     "check_temperature",
@@ -25,6 +27,16 @@ def check_int(value: Any, name: str, low: int = 1) -> int:
     if value < low:
         raise ValueError(f"{name} must be an int >= {low}, got {value}")
     return int(value)
+
+
+def check_positive(value: Any, name: str) -> float:
+    """``value`` as a float if it is a finite real number > 0: TypeError naming ``name`` for
+    anything that is not a real number (bools included), ValueError for NaN, inf and <= 0."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a finite number > 0, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
 
 
 def check_temperature(temperature: Any) -> float:

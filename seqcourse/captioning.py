@@ -56,11 +56,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_bool, check_int
+from seqcourse._checks import check_bool, check_int, check_positive
 from seqcourse.data.translation import BOS, EOS, pad_sequences
 from seqcourse.gated import LSTM, lstm_cell
 from seqcourse.seq2seq import _check_ids, beam_search, sequence_loss
-from seqcourse.train import History, _optional_clip, _positive_float, adam_steps, eval_mode
+from seqcourse.train import History, _optional_clip, adam_steps, eval_mode
 
 __all__ = [
     "ConvEncoder",
@@ -171,7 +171,7 @@ def pretrain_encoder(
     if labels.dtype != torch.long or int(labels.min()) < 0 or int(labels.max()) >= classes:
         raise ValueError(f"labels must be class ids (long) in [0, {classes}), got {labels.dtype}")
     steps, batch_size = check_int(steps, "steps"), check_int(batch_size, "batch_size")
-    lr, seed = _positive_float(lr, "lr"), check_int(seed, "seed", 0)
+    lr, seed = check_positive(lr, "lr"), check_int(seed, "seed", 0)
     device = encoder.head.weight.device
     gen = torch.Generator().manual_seed(seed)
 
@@ -424,7 +424,7 @@ def fit(
     refs = _references(captions, features.shape[0])
     steps, batch_size = check_int(steps, "steps"), check_int(batch_size, "batch_size")
     seed, lam = check_int(seed, "seed", 0), _lam(lam)
-    lr, clip = _positive_float(lr, "lr"), _optional_clip(clip)
+    lr, clip = check_positive(lr, "lr"), _optional_clip(clip)
     if lam > 0 and not isinstance(model, ShowAttendTell):
         raise ValueError(f"lam > 0 needs a ShowAttendTell (attention to regularise), got {lam}")
     device = model.out.weight.device

@@ -46,10 +46,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_int
+from seqcourse._checks import check_int, check_positive
 from seqcourse.captioning import check_images
 from seqcourse.gated import gru_cell
-from seqcourse.train import History, _positive_float, adam_steps, eval_mode
+from seqcourse.train import History, adam_steps, eval_mode
 
 __all__ = [
     "GlimpseModel",
@@ -236,7 +236,7 @@ def fit_glimpses(
     labels = _check_labels(labels, images.shape[0], model.classes)
     mode, reward = _check_mode(mode), _check_reward(reward)
     steps, batch_size = check_int(steps, "steps"), check_int(batch_size, "batch_size")
-    lr, seed = _positive_float(lr, "lr"), check_int(seed, "seed", 0)
+    lr, seed = check_positive(lr, "lr"), check_int(seed, "seed", 0)
     device = model.out.weight.device
     gen = torch.Generator().manual_seed(seed)
 

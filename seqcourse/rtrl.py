@@ -61,9 +61,7 @@ Shapes: B sequences, T steps, D inputs, H hidden units, O outputs.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -72,7 +70,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from seqcourse._checks import check_int, check_sequence
+from seqcourse._checks import check_int, check_positive, check_sequence
 from seqcourse.rnn import ElmanRNN
 from seqcourse.train import History, clip_grad_norm
 
@@ -489,16 +487,8 @@ class OnlineLearner:
         self.model = _check_model(model)
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        for value, name in ((lr, "lr"), (max_bytes, "max_bytes")) + (
-            () if clip is None else ((clip, "clip"),)
-        ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, Real)
-                or not math.isfinite(value)
-                or value <= 0
-            ):
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        lr, max_bytes = check_positive(lr, "lr"), check_positive(max_bytes, "max_bytes")
+        clip = None if clip is None else check_positive(clip, "clip")
         self.method, self.lr, self.k = method, float(lr), check_int(k, "k")
         self.loss_fn, self.clip, self.max_bytes = loss_fn, clip, int(max_bytes)
         self.optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=self.lr)

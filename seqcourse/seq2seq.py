@@ -61,10 +61,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seqcourse._checks import check_bool, check_int, check_temperature
+from seqcourse._checks import check_bool, check_int, check_positive, check_temperature
 from seqcourse.data.translation import BOS, EOS, PAD, pad_sequences
 from seqcourse.gated import GRU, LSTM
-from seqcourse.train import History, _optional_clip, _positive_float, adam_steps, eval_mode
+from seqcourse.train import History, _optional_clip, adam_steps, eval_mode
 
 __all__ = [
     "BACKENDS",
@@ -761,7 +761,7 @@ def fit(
         )
     steps, batch_size = check_int(steps, "steps"), check_int(batch_size, "batch_size")
     seed = check_int(seed, "seed", 0)
-    lr, clip = _positive_float(lr, "lr"), _optional_clip(clip)
+    lr, clip = check_positive(lr, "lr"), _optional_clip(clip)
     if teacher_prob is not None and not callable(teacher_prob):
         _probability(teacher_prob, "teacher_prob")
     device = model.out.weight.device

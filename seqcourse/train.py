@@ -52,7 +52,6 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -62,7 +61,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
-from seqcourse._checks import check_int
+from seqcourse._checks import check_int, check_positive
 
 __all__ = [
     "History",
@@ -99,17 +98,8 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-def _positive_float(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return value
-
-
 def _optional_clip(clip: Any) -> float | None:
-    return None if clip is None else _positive_float(clip, "clip")
+    return None if clip is None else check_positive(clip, "clip")
 
 
 def _model_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
@@ -165,7 +155,7 @@ def clip_grad_norm(parameters: torch.Tensor | Iterable[torch.Tensor], max_norm: 
 
     Returns ||g||_2 before clipping, as a float (0.0 when no parameter has a gradient).
     """
-    max_norm = _positive_float(max_norm, "max_norm")
+    max_norm = check_positive(max_norm, "max_norm")
     grads = _grads(parameters)
     total = _total_norm(grads)
     if total is None:
@@ -349,7 +339,7 @@ def adam_steps(
     when a regulariser is added; ``step_loss`` may record more in ``history.val``). The model
     is in train mode while training and back in its original mode on return.
     """
-    lr, clip = _positive_float(lr, "lr"), _optional_clip(clip)
+    lr, clip = check_positive(lr, "lr"), _optional_clip(clip)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history = History()
     was_training = model.training
@@ -527,7 +517,7 @@ def train_seeds(
         raise ValueError("stop needs a val_fn whose metrics it can look at")
     if isinstance(batches, Iterator):
         raise TypeError("batches must be re-iterable (a list, Minibatches), not an iterator")
-    lr, clip = _positive_float(lr, "lr"), _optional_clip(clip)
+    lr, clip = check_positive(lr, "lr"), _optional_clip(clip)
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
     if val_fn is not None and not callable(val_fn):

@@ -30,12 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_int
+from seqcourse._checks import check_int, check_positive
 from seqcourse.captioning import check_features
 from seqcourse.data.scenes import COLOURS, SHAPES, Scenes
 from seqcourse.data.translation import Vocab, pad_sequences
 from seqcourse.gated import LSTM
-from seqcourse.train import History, _positive_float, adam_steps, eval_mode
+from seqcourse.train import History, adam_steps, eval_mode
 
 __all__ = [
     "QUESTION_VOCAB",
@@ -183,7 +183,7 @@ def fit_vqa(
         raise ValueError(f"questions must number {features.shape[0]}, got {ids.shape[0]}")
     answers = _check_answers(answers, features.shape[0], model.answers)
     steps, batch_size = check_int(steps, "steps"), check_int(batch_size, "batch_size")
-    lr, seed = _positive_float(lr, "lr"), check_int(seed, "seed", 0)
+    lr, seed = check_positive(lr, "lr"), check_int(seed, "seed", 0)
     device = model.score.weight.device
     gen = torch.Generator().manual_seed(seed)
 

@@ -7,6 +7,7 @@ import torch
 from seqcourse._checks import (
     check_bool,
     check_int,
+    check_positive,
     check_sequence,
     check_state,
     check_temperature,
@@ -33,6 +34,30 @@ def test_check_int_accepts_ints_and_numpy_ints():
 def test_check_int_names_the_argument(value, low, error, match):
     with pytest.raises(error, match=match):
         check_int(value, "n", low)
+
+
+def test_check_positive_accepts_real_numbers():
+    assert check_positive(2, "lr") == 2.0
+    assert isinstance(check_positive(np.float32(0.5), "lr"), float)
+    assert check_positive(np.int64(3), "lr") == 3.0
+
+
+@pytest.mark.parametrize(
+    "value, error, match",
+    [
+        (0, ValueError, "lr must be a finite number > 0, got 0$"),
+        (-1.5, ValueError, r"lr must be a finite number > 0, got -1.5"),
+        (float("nan"), ValueError, "lr must be a finite number > 0, got nan"),
+        (float("inf"), ValueError, "lr must be a finite number > 0, got inf"),
+        ("1", TypeError, "lr must be a finite number > 0, got str '1'"),
+        (True, TypeError, "lr must be a finite number > 0, got bool True"),
+        (None, TypeError, "lr must be a finite number > 0, got NoneType None"),
+        (torch.tensor(1.0), TypeError, "lr must be a finite number > 0, got Tensor"),
+    ],
+)
+def test_check_positive_names_the_argument(value, error, match):
+    with pytest.raises(error, match=match):
+        check_positive(value, "lr")
 
 
 def test_check_temperature():

@@ -170,7 +170,7 @@ def test_hard_attention_learns_where_to_look():
         (
             lambda m: fit_glimpses(m, torch.rand(2, 3, 32, 32), torch.tensor([0, 1]), 1, lr=-1),
             ValueError,
-            "lr must be a positive",
+            "lr must be a finite number > 0",
         ),
         (
             lambda m: fit_glimpses(

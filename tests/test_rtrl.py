@@ -176,7 +176,7 @@ def test_value_errors():
         OnlineLearner(model, "bptt")
     with pytest.raises(ValueError, match="method must be one of"):
         rtrl_gradients(model, x, y, "tbptt")
-    with pytest.raises(ValueError, match="lr must be a positive finite"):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         OnlineLearner(model, lr=float("nan"))
     with pytest.raises(ValueError, match="k must be"):
         OnlineLearner(model, "tbptt", k=0)

@@ -500,9 +500,9 @@ def test_fit_and_translate_errors():
         fit(model, SRC, "abc", steps=1)
     with pytest.raises(ValueError, match="steps must be an int >= 1, got 0"):
         fit(model, SRC, TGT, steps=0)
-    with pytest.raises(ValueError, match="lr must be a positive finite number, got -1.0"):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0, got -1$"):
         fit(model, SRC, TGT, steps=1, lr=-1)
-    with pytest.raises(ValueError, match="clip must be a positive finite number, got 0.0"):
+    with pytest.raises(ValueError, match="clip must be a finite number > 0, got 0$"):
         fit(model, SRC, TGT, steps=1, clip=0)
     with pytest.raises(ValueError, match=r"teacher_prob must be a number in \[0, 1\], got 2"):
         fit(model, SRC, TGT, steps=1, teacher_prob=2)

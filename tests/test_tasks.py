@@ -99,8 +99,8 @@ def test_symbols_are_roughly_uniform():
         (lambda: future_tagging(2, 5, lookahead=5), r"lookahead must be in \[1, T-1\]"),
         (lambda: future_tagging(2, 5, lookahead=0), "lookahead must be an int >= 1"),
         (lambda: mackey_glass(0), "T must be an int >= 1"),
-        (lambda: mackey_glass(10, tau=-1), "tau must be a positive"),
-        (lambda: mackey_glass(10, dt=0), "dt must be a positive"),
+        (lambda: mackey_glass(10, tau=-1), "tau must be a finite number > 0"),
+        (lambda: mackey_glass(10, dt=0), "dt must be a finite number > 0"),
         (lambda: mackey_glass(10, subsample=0), "subsample must be an int >= 1"),
     ],
 )

@@ -25,12 +25,10 @@ the end of the sequence) are -100, the ``ignore_index`` of ``F.cross_entropy`` a
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
-from seqcourse._checks import check_int
+from seqcourse._checks import check_int, check_positive
 
 __all__ = [
     "IGNORE_INDEX",
@@ -48,14 +46,6 @@ IGNORE_INDEX = -100  # label of positions where the target is undefined
 
 
 # ---------------------------------------------------------------------------- validation
-def _positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return float(value)
-
-
 def _symbols(n: int, T: int, n_symbols: int, seed: int) -> tuple[np.ndarray, torch.Tensor]:
     """Random symbols s (n, T) in {0..n_symbols-1} and their one-hot codes (n, T, n_symbols)."""
     s = np.random.default_rng(seed).integers(0, n_symbols, size=(n, T))
@@ -153,7 +143,7 @@ def mackey_glass(
     ``washout`` samples of transient dropped. Returns (T,) float64, within about [0.2, 1.4].
     """
     T = check_int(T, "T", 1)
-    tau, dt = _positive(tau, "tau"), _positive(dt, "dt")
+    tau, dt = check_positive(tau, "tau"), check_positive(dt, "dt")
     subsample = check_int(subsample, "subsample", 1)
     washout = check_int(washout, "washout", 0)
     beta, gamma, power = 0.2, 0.1, 10

@@ -51,7 +51,7 @@ from typing import Any, NamedTuple
 import torch
 from tqdm.auto import tqdm
 
-from seqcourse._checks import check_bool, check_int
+from seqcourse._checks import check_bool, check_int, check_positive
 
 __all__ = [
     "WEIGHTINGS",
@@ -71,14 +71,6 @@ WEIGHTINGS = ("uniform", "harmonic", "dynamic")
 
 
 # ---------------------------------------------------------------------------- checks
-def _positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite number > 0, got {type(value).__name__} {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return float(value)
-
-
 def _smoothing(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise TypeError(f"smoothing must be a number in (0, 1], got {type(value).__name__}")
@@ -207,7 +199,7 @@ def pmi(C: torch.Tensor, shift: float = 1.0, smoothing: float = 1.0) -> torch.Te
     C: (V, V) counts (sparse COO or dense); ``smoothing`` is the context distribution
     smoothing alpha (1: none; 0.75 as Levy et al. 2015 and word2vec's noise distribution)."""
     C = _check_counts(C)
-    values = _pmi_values(C, _positive(shift, "shift"), _smoothing(smoothing))
+    values = _pmi_values(C, check_positive(shift, "shift"), _smoothing(smoothing))
     return torch.sparse_coo_tensor(
         C.indices(), values, C.shape, is_coalesced=True, check_invariants=False
     )
@@ -217,7 +209,7 @@ def ppmi(C: torch.Tensor, shift: float = 1.0, smoothing: float = 1.0) -> torch.T
     """Shifted positive PMI max(PMI(w, c) - log ``shift``, 0) (eq-ppmi) as a coalesced
     sparse tensor holding only its positive entries."""
     C = _check_counts(C)
-    values = _pmi_values(C, _positive(shift, "shift"), _smoothing(smoothing))
+    values = _pmi_values(C, check_positive(shift, "shift"), _smoothing(smoothing))
     keep = values > 0
     return torch.sparse_coo_tensor(
         C.indices()[:, keep], values[keep], C.shape, is_coalesced=True, check_invariants=False
@@ -353,7 +345,7 @@ def sgns_pmi_fit(
         raise ValueError(
             f"W_in and W_out must have the same width d, got {W_in.shape[1]} and {W_out.shape[1]}"
         )
-    min_count = _positive(min_count, "min_count")
+    min_count = check_positive(min_count, "min_count")
     target = _pmi_values(C, float(k), _smoothing(smoothing))
     keep = C.values() >= min_count
     n = int(keep.sum())
@@ -398,7 +390,7 @@ def glove_loss(
     over the entries (rows[n], cols[n], values[n] > 0) of X; a scalar, differentiable.
 
     W, W_tilde: (V, d) word and context vectors; b, b_tilde: (V,) biases."""
-    x_max, alpha = _positive(x_max, "x_max"), _positive(alpha, "alpha")
+    x_max, alpha = check_positive(x_max, "x_max"), check_positive(alpha, "alpha")
     if bool((values <= 0).any()):
         raise ValueError("values must be > 0 (GloVe sums over the nonzero counts only)")
     diff = (W[rows] * W_tilde[cols]).sum(-1) + b[rows] + b_tilde[cols] - values.log()
@@ -449,7 +441,11 @@ def train_glove(
     on the same text: 0.52)."""
     C = _check_counts(C)
     dim = check_int(dim, "dim")
-    x_max, alpha, lr = _positive(x_max, "x_max"), _positive(alpha, "alpha"), _positive(lr, "lr")
+    x_max, alpha, lr = (
+        check_positive(x_max, "x_max"),
+        check_positive(alpha, "alpha"),
+        check_positive(lr, "lr"),
+    )
     epochs = check_int(epochs, "epochs")
     batch_size = check_int(batch_size, "batch_size")
     seed = check_int(seed, "seed", low=0)

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from seqcourse._checks import check_finite, check_int
+from seqcourse._checks import check_finite, check_int, check_positive
 from seqcourse.embeddings.vocab import Vocabulary
 
 __all__ = [
@@ -79,12 +79,6 @@ def _check_method(method: Any) -> str:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     return method
-
-
-def _check_epsilon(epsilon: Any) -> float:
-    if isinstance(epsilon, bool) or not isinstance(epsilon, int | float) or not epsilon > 0:
-        raise ValueError(f"epsilon must be a number > 0, got {epsilon!r}")
-    return float(epsilon)
 
 
 def unit(vectors: torch.Tensor) -> torch.Tensor:
@@ -197,7 +191,7 @@ def analogy(
     U = unit(_check_vectors(vectors, vocab))
     method = _check_method(method)
     k = check_int(k, "k")
-    epsilon = _check_epsilon(epsilon)
+    epsilon = check_positive(epsilon, "epsilon")
     ids = [torch.tensor([vocab.id(w)], device=U.device) for w in (a, b, c)]
     available = len(vocab) - len({int(i) for i in ids})
     if k > available:
@@ -261,7 +255,7 @@ def analogy_accuracy(
     U = unit(_check_vectors(vectors, vocab))
     method = _check_method(method)
     batch_size = check_int(batch_size, "batch_size")
-    epsilon = _check_epsilon(epsilon)
+    epsilon = check_positive(epsilon, "epsilon")
     n = len(vocab) if restrict is None else min(check_int(restrict, "restrict"), len(vocab))
     if isinstance(questions, str):
         raise TypeError("questions must be an iterable of questions, not a str")

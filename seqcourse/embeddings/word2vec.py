@@ -81,7 +81,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from seqcourse._checks import check_bool, check_finite, check_int
+from seqcourse._checks import check_bool, check_finite, check_int, check_positive
 from seqcourse.embeddings.vocab import Vocabulary
 
 __all__ = [
@@ -134,15 +134,6 @@ def _check_t(t: Any, name: str = "t") -> float:
     if t < 0:
         raise ValueError(f"{name} must be >= 0 (0 or None disables subsampling), got {t}")
     return float(t)
-
-
-def _check_number(value: Any, name: str) -> float:
-    """A finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a finite number > 0, got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
 
 
 def _check_ids(ids: Any, name: str, dim: int, vocab_size: int | None = None) -> torch.Tensor:
@@ -887,7 +878,7 @@ def train_word2vec(
     negatives = check_int(negatives, "negatives", low=0)
     subsample_t = _check_t(subsample_t, "subsample_t")
     epochs = check_int(epochs, "epochs")
-    lr = _check_number(lr, "lr")
+    lr = check_positive(lr, "lr")
     batch_size = check_int(batch_size, "batch_size")
     workers = check_int(workers, "workers")
     seed = check_int(seed, "seed", low=0)
