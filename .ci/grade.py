@@ -409,8 +409,8 @@ job = json.loads(sys.stdin.read())
 sys.stdin.close()
 _NONCE = job.pop("nonce")
 _out = sys.__stdout__
-def _emit(**record):
-    _out.write(_NONCE + " " + json.dumps(record) + "\n")
+def _emit(**record):  # on a line of its own even after a student's print(..., end="")
+    _out.write("\n" + _NONCE + " " + json.dumps(record) + "\n")
     _out.flush()
 def _short(err):
     frames = traceback.extract_tb(err.__traceback__)

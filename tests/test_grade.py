@@ -281,8 +281,18 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
         cell.metadata = nbformat.NotebookNode()
     meta_blank = copy.deepcopy(student)
     meta_blank.metadata["otter"]["assignment_name"] = "another-assignment"
+    # a student's print without a newline, at the top level of a cell and in a graded function
+    no_newline = _edit(
+        solution,
+        "carousel_gain",
+        "def carousel_gain(",
+        'print("checking", end="")\n\n\ndef carousel_gain(',
+        "    H = Wx.shape[0] // 4\n",
+        '    H = Wx.shape[0] // 4\n    print("carousel", end="")\n',
+    )
     subs = {
         "correct": solution,
+        "no_newline": no_newline,
         "blank": student,
         "partial": partial,
         "timeout_fn": _with(
@@ -337,6 +347,11 @@ def _feedback(graded: dict, name: str) -> str:
 
 def test_solution_gets_full_marks(graded: dict) -> None:
     row = graded["rows"]["correct"]
+    assert row.scores == _full(graded) and row.status == "ok"
+
+
+def test_a_print_without_newline_loses_no_result(graded: dict) -> None:
+    row = graded["rows"]["no_newline"]
     assert row.scores == _full(graded) and row.status == "ok"
 
 
