@@ -812,3 +812,76 @@ def test_ch3_backward_pass_earns_no_hidden_point(graded_ch3: dict, name: str) ->
 
 def test_ch3_wrong_rtrl_step_costs_only_question_1(graded_ch3: dict) -> None:
     _only_lost(graded_ch3, "slip_rtrl_step", "q1")
+
+
+# Chapter 7, question 3: attention's backward pass by hand. The attacks reach the guard's
+# state (the lists its profile function and its TorchFunctionMode record into) and clear it,
+# then let autograd do the work.
+CH7_CLEAR = """
+def _clear_lists(function):
+    for cell in getattr(function, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            continue
+        if isinstance(value, list):
+            value.clear()
+
+
+def _by_autograd(Q, K, V, dO, mask):
+    import torch
+    import torch.nn.functional as F
+
+    leaves = [t.clone().requires_grad_() for t in (Q, K, V)]
+    out = F.scaled_dot_product_attention(*leaves, attn_mask=None if mask is None else ~mask)
+    return torch.autograd.grad((out * dO).sum(), leaves)
+"""
+CH7_PROFILE = (
+    CH7_CLEAR
+    + """
+
+def attention_backward(Q, K, V, dO, mask=None):
+    import sys
+
+    _clear_lists(sys.getprofile())
+    return _by_autograd(Q, K, V, dO, mask)
+"""
+)
+CH7_MODE_STACK = (
+    CH7_CLEAR
+    + """
+
+def attention_backward(Q, K, V, dO, mask=None):
+    import torch
+
+    for _ in range(2):  # a refused call switches the profiler off: the second try runs
+        try:
+            for i in range(torch._C._len_torch_function_stack()):
+                mode = torch._C._get_function_stack_at(i)
+                _clear_lists(type(mode).__dict__["__torch_function__"])
+        except PermissionError:
+            pass
+    return _by_autograd(Q, K, V, dO, mask)
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def graded_ch7(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    chapter = "07_attention"
+    solution = _notebook(chapter, "solution")
+    subs = {
+        "attack_profile": _with(solution, CH7_PROFILE),
+        "attack_mode_stack": _with(solution, CH7_MODE_STACK),
+    }
+    return _grade(chapter, subs, tmp_path_factory.mktemp("ch7"))
+
+
+@pytest.mark.parametrize("name", ["attack_profile", "attack_mode_stack"])
+def test_ch7_clearing_the_guard_earns_no_hidden_point(graded_ch7: dict, name: str) -> None:
+    row = graded_ch7["rows"][name]
+    q3 = next(q for q in graded_ch7["grader"].questions if q.name == "q3")
+    public = sum(t.points for t in q3.tests if not t.hidden)
+    assert row.scores["q3"] <= public, (name, row.scores, row.status)
+    others = {q: s for q, s in row.scores.items() if q != "q3"}
+    assert others == {q: s for q, s in graded_ch7["full"].items() if q != "q3"}, row.scores
