@@ -11,6 +11,7 @@ import torch
 
 __all__ = [
     "check_bool",
+    "check_choice",
     "check_finite",
     "check_int",
     "check_positive",
@@ -48,6 +49,13 @@ def check_temperature(temperature: Any) -> float:
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     return float(temperature)
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of the strings ``choices``; ValueError naming ``name`` otherwise."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
 
 
 def check_bool(value: Any, name: str) -> bool:

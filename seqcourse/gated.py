@@ -66,7 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_bool, check_int, check_sequence, check_state
+from seqcourse._checks import check_bool, check_choice, check_int, check_sequence, check_state
 from seqcourse.fused import fused_gru, fused_lstm, fused_lstm_layer
 
 __all__ = [
@@ -92,12 +92,6 @@ _LN_EPS = 1e-5
 
 
 # ---------------------------------------------------------------------------- validation
-def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
-
-
 def _check_probability(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a number in [0, 1), got {type(value).__name__}")
@@ -117,7 +111,7 @@ def _check_layer_norm(value: Any) -> str | None:
             f"layer_norm must be a bool or one of {LAYER_NORMS}, got {type(value).__name__} "
             f"{value!r}"
         )
-    return _check_choice(value, "layer_norm", LAYER_NORMS)
+    return check_choice(value, "layer_norm", LAYER_NORMS)
 
 
 def _layer_norm(
@@ -462,7 +456,7 @@ class LSTM(_Recurrent):
         layer_norm: bool | str = False,
         zoneout: float | tuple[float, float] = 0.0,
     ) -> None:
-        self.variant = _check_choice(variant, "variant", LSTM_VARIANTS)
+        self.variant = check_choice(variant, "variant", LSTM_VARIANTS)
         self._gates = _LSTM_GATES[self.variant]
         super().__init__(input_size, hidden_size, num_layers, bidirectional, bias)
         if forget_bias is not None:
@@ -616,7 +610,7 @@ class GRU(_Recurrent):
         bidirectional: bool = False,
         variant: str = "pytorch",
     ) -> None:
-        self.variant = _check_choice(variant, "variant", GRU_VARIANTS)
+        self.variant = check_choice(variant, "variant", GRU_VARIANTS)
         super().__init__(input_size, hidden_size, num_layers, bidirectional, bias)
         self.reset_parameters()
 
@@ -683,7 +677,7 @@ def init_recurrent_(module: nn.Module, scheme: str, gain: float = 1.0) -> nn.Mod
     scheme "uniform": PyTorch's default U(-1/sqrt(H), 1/sqrt(H)) (gain ignored).
     Draws from torch's global RNG. Returns ``module``.
     """
-    _check_choice(scheme, "scheme", ("uniform", "orthogonal", "identity"))
+    check_choice(scheme, "scheme", ("uniform", "orthogonal", "identity"))
     if isinstance(gain, bool) or not isinstance(gain, int | float) or not math.isfinite(gain):
         raise ValueError(f"gain must be a finite number, got {gain!r}")
     found = False

@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_int, check_positive
+from seqcourse._checks import check_choice, check_int, check_positive
 from seqcourse.captioning import check_images
 from seqcourse.gated import gru_cell
 from seqcourse.train import History, adam_steps, eval_mode
@@ -67,18 +67,6 @@ __all__ = [
 GRID, CELL, CROP = 4, 8, 12  # cells per side, pixels per cell, pixels per crop side
 MODES = ("hard", "soft", "random")
 REWARDS = ("correct", "log-likelihood")
-
-
-def _check_mode(mode: Any) -> str:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    return mode
-
-
-def _check_reward(reward: Any) -> str:
-    if reward not in REWARDS:
-        raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
-    return reward
 
 
 def coarse_view(images: torch.Tensor) -> torch.Tensor:
@@ -141,7 +129,7 @@ class GlimpseModel(nn.Module):
 
         ``cells`` (B, T) long forces where to look (for enumerating every choice); otherwise
         hard mode samples from the policy with ``generator`` (on the CPU, then moved)."""
-        mode = _check_mode(mode)
+        mode = check_choice(mode, "mode", MODES)
         h, patches = self.start(images)
         B, L = patches.shape[0], patches.shape[1]
         if cells is not None and (
@@ -202,7 +190,7 @@ def glimpse_objective(
     docstring, with the REINFORCE and baseline terms in hard mode only. ``reward`` is
     "correct" (R = 1 for a right answer, else 0, as Mnih et al.) or "log-likelihood"
     (R = log P(y | I, l), as Xu et al.'s hard attention)."""
-    mode, reward = _check_mode(mode), _check_reward(reward)
+    mode, reward = check_choice(mode, "mode", MODES), check_choice(reward, "reward", REWARDS)
     nll = F.cross_entropy(out["logits"], labels, reduction="none")  # (B,)
     right = (out["logits"].argmax(-1) == labels).float()
     objective = nll.mean()
@@ -234,7 +222,7 @@ def fit_glimpses(
         raise TypeError(f"model must be a GlimpseModel, got {type(model).__name__}")
     check_images(images)
     labels = _check_labels(labels, images.shape[0], model.classes)
-    mode, reward = _check_mode(mode), _check_reward(reward)
+    mode, reward = check_choice(mode, "mode", MODES), check_choice(reward, "reward", REWARDS)
     steps, batch_size = check_int(steps, "steps"), check_int(batch_size, "batch_size")
     lr, seed = check_positive(lr, "lr"), check_int(seed, "seed", 0)
     device = model.out.weight.device

@@ -6,6 +6,7 @@ import torch
 
 from seqcourse._checks import (
     check_bool,
+    check_choice,
     check_int,
     check_positive,
     check_sequence,
@@ -58,6 +59,13 @@ def test_check_positive_accepts_real_numbers():
 def test_check_positive_names_the_argument(value, error, match):
     with pytest.raises(error, match=match):
         check_positive(value, "lr")
+
+
+def test_check_choice_names_the_choices():
+    assert check_choice("b", "mode", ("a", "b")) == "b"
+    for bad in ("c", None, ["a"], 1):
+        with pytest.raises(ValueError, match=r"mode must be one of \('a', 'b'\), got"):
+            check_choice(bad, "mode", ("a", "b"))
 
 
 def test_check_temperature():

@@ -51,7 +51,7 @@ from typing import Any, NamedTuple
 import torch
 from tqdm.auto import tqdm
 
-from seqcourse._checks import check_bool, check_int, check_positive
+from seqcourse._checks import check_bool, check_choice, check_int, check_positive
 
 __all__ = [
     "WEIGHTINGS",
@@ -131,8 +131,7 @@ def cooccurrence(
     one of the distinct ones."""
     V = check_int(vocab_size, "vocab_size")
     window = check_int(window, "window")
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+    check_choice(weighting, "weighting", WEIGHTINGS)
     if isinstance(ids, torch.Tensor):
         pieces = [ids]
     elif isinstance(ids, Sequence) and all(isinstance(s, torch.Tensor) for s in ids):

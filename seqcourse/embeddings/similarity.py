@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from seqcourse._checks import check_finite, check_int, check_positive
+from seqcourse._checks import check_choice, check_finite, check_int, check_positive
 from seqcourse.embeddings.vocab import Vocabulary
 
 __all__ = [
@@ -73,12 +73,6 @@ def _check_vectors(vectors: Any, vocab: Vocabulary | None = None) -> torch.Tenso
             )
     check_finite(vectors, "vectors")
     return vectors
-
-
-def _check_method(method: Any) -> str:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    return method
 
 
 def unit(vectors: torch.Tensor) -> torch.Tensor:
@@ -189,7 +183,7 @@ def analogy(
     """The ``k`` best answers x to a : b :: c : ? by 3CosAdd (eq-3cosadd) or 3CosMul
     (eq-3cosmul, with ``epsilon``), best first, never a, b or c themselves."""
     U = unit(_check_vectors(vectors, vocab))
-    method = _check_method(method)
+    method = check_choice(method, "method", METHODS)
     k = check_int(k, "k")
     epsilon = check_positive(epsilon, "epsilon")
     ids = [torch.tensor([vocab.id(w)], device=U.device) for w in (a, b, c)]
@@ -253,7 +247,7 @@ def analogy_accuracy(
     its four words are among them, and the answers are searched among them (gensim's
     ``restrict_vocab``). Words are matched as given (lower-case both sides if needed)."""
     U = unit(_check_vectors(vectors, vocab))
-    method = _check_method(method)
+    method = check_choice(method, "method", METHODS)
     batch_size = check_int(batch_size, "batch_size")
     epsilon = check_positive(epsilon, "epsilon")
     n = len(vocab) if restrict is None else min(check_int(restrict, "restrict"), len(vocab))

@@ -81,7 +81,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from seqcourse._checks import check_bool, check_finite, check_int, check_positive
+from seqcourse._checks import check_bool, check_choice, check_finite, check_int, check_positive
 from seqcourse.embeddings.vocab import Vocabulary
 
 __all__ = [
@@ -871,8 +871,7 @@ def train_word2vec(
     FloatingPointError): lower ``batch_size`` (512 works there) or ``lr``.
     """
     vocab = _check_vocab(vocab)
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    model = check_choice(model, "model", MODELS)
     dim = check_int(dim, "dim")
     window = check_int(window, "window")
     negatives = check_int(negatives, "negatives", low=0)
