@@ -241,12 +241,19 @@ def subsample(
 
 
 def _effective_windows(
-    n: int, window: int, generator: torch.Generator | None, dynamic: bool, device: torch.device
-) -> torch.Tensor:
-    """b (n,): every centre's half-width, uniform in 1..window when dynamic, else window."""
-    if dynamic:
-        return torch.randint(1, window + 1, (n,), generator=generator, device=device)
-    return torch.full((n,), window, dtype=torch.int64, device=device)
+    ids: Any, window: Any, generator: Any, dynamic: Any
+) -> tuple[torch.Tensor, int, torch.Tensor]:
+    """The checked stream ``ids`` (N,) and ``window``, and b (N,): every centre's half-width,
+    uniform in 1..window when ``dynamic``, else window."""
+    ids = _check_ids(ids, "ids", 1)
+    window = check_int(window, "window")
+    generator = _check_generator(generator)
+    n = ids.shape[0]
+    if check_bool(dynamic, "dynamic"):
+        b = torch.randint(1, window + 1, (n,), generator=generator, device=ids.device)
+    else:
+        b = torch.full((n,), window, dtype=torch.int64, device=ids.device)
+    return ids, window, b
 
 
 def skipgram_pairs(
@@ -261,12 +268,8 @@ def skipgram_pairs(
     word2vec's C code), else b_i = window. Returns ``center`` (P,), ``context`` (P,), in the
     order: offset o = 1..window, then left before right, then position.
     """
-    ids = _check_ids(ids, "ids", 1)
-    window = check_int(window, "window")
-    generator = _check_generator(generator)
-    dynamic = check_bool(dynamic, "dynamic")
+    ids, window, b = _effective_windows(ids, window, generator, dynamic)
     n = ids.shape[0]
-    b = _effective_windows(n, window, generator, dynamic, ids.device)
     centers, contexts = [], []
     for o in range(1, min(window, n - 1) + 1):
         # right: i + o < n, i.e. i in [0, n - o); left: i - o >= 0, i.e. i in [o, n)
@@ -294,12 +297,8 @@ def cbow_windows(
     in 1..window when ``dynamic``, as word2vec's C code). Centres without any context word
     (a stream of one token) are left out, so M = N when N >= 2.
     """
-    ids = _check_ids(ids, "ids", 1)
-    window = check_int(window, "window")
-    generator = _check_generator(generator)
-    dynamic = check_bool(dynamic, "dynamic")
+    ids, window, b = _effective_windows(ids, window, generator, dynamic)
     n = ids.shape[0]
-    b = _effective_windows(n, window, generator, dynamic, ids.device)
     offsets = torch.arange(-window, window + 1, device=ids.device)
     offsets = offsets[offsets != 0]
     pos = torch.arange(n, device=ids.device)[:, None] + offsets  # (N, 2 window)
