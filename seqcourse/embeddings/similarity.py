@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 import torch
 
 from seqcourse._checks import check_choice, check_finite, check_int, check_positive
-from seqcourse.embeddings.vocab import Vocabulary
+from seqcourse.embeddings.vocab import Vocabulary, check_vocabulary
 
 __all__ = [
     "METHODS",
@@ -64,8 +64,7 @@ def _check_vectors(vectors: Any, vocab: Vocabulary | None = None) -> torch.Tenso
     if not vectors.is_floating_point():
         raise TypeError(f"vectors must be a float tensor, got {vectors.dtype}")
     if vocab is not None:
-        if not isinstance(vocab, Vocabulary):
-            raise TypeError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
+        check_vocabulary(vocab)
         if vectors.shape[0] != len(vocab):
             raise ValueError(
                 f"vectors must have one row per word of vocab ({len(vocab)}), "

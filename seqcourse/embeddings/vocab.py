@@ -16,7 +16,7 @@ import torch
 
 from seqcourse._checks import check_bool, check_int
 
-__all__ = ["Vocabulary"]
+__all__ = ["Vocabulary", "check_vocabulary"]
 
 
 @dataclass(frozen=True)
@@ -87,3 +87,10 @@ class Vocabulary:
         """Relative frequencies (V,) float64, summing to 1 over the kept words."""
         c = self.counts.to(torch.float64)
         return c / c.sum()
+
+
+def check_vocabulary(vocab: object) -> Vocabulary:
+    """``vocab`` if it is a Vocabulary; TypeError naming the argument otherwise."""
+    if not isinstance(vocab, Vocabulary):
+        raise TypeError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
+    return vocab

@@ -82,7 +82,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from seqcourse._checks import check_bool, check_choice, check_finite, check_int, check_positive
-from seqcourse.embeddings.vocab import Vocabulary
+from seqcourse.embeddings.vocab import Vocabulary, check_vocabulary
 
 __all__ = [
     "MODELS",
@@ -111,12 +111,6 @@ _REPORT_BATCHES = 100
 
 
 # ------------------------------------------------------------------------- argument checks
-
-
-def _check_vocab(vocab: Any) -> Vocabulary:
-    if not isinstance(vocab, Vocabulary):
-        raise TypeError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
-    return vocab
 
 
 def _check_generator(generator: Any) -> torch.Generator | None:
@@ -210,7 +204,7 @@ def _check_pairs(
 def keep_probability(vocab: Vocabulary, t: float | None = 1e-3) -> torch.Tensor:
     """P_keep(w) of (eq-subsample), (V,) float64: min(1, (sqrt(f/t) + 1) t / f) with f the
     relative frequency of w, as in word2vec's C code. ``t`` None or 0: all ones."""
-    vocab = _check_vocab(vocab)
+    vocab = check_vocabulary(vocab)
     t = _check_t(t)
     f = vocab.frequencies()
     if t == 0:
@@ -226,7 +220,7 @@ def subsample(
 ) -> torch.Tensor:
     """The ids (N,) with each occurrence of word w kept with probability P_keep(w)
     (eq-subsample), independently; the kept ids in their order. ``t`` None or 0: ids as is."""
-    vocab = _check_vocab(vocab)
+    vocab = check_vocabulary(vocab)
     ids = _check_ids(ids, "ids", 1, len(vocab))
     generator = _check_generator(generator)
     t = _check_t(t)
@@ -313,7 +307,7 @@ def cbow_windows(
 
 def noise_distribution(vocab: Vocabulary, power: float = 0.75) -> torch.Tensor:
     """P_n of (eq-sgns-noise), (V,) float64: count(w)^power, normalised."""
-    vocab = _check_vocab(vocab)
+    vocab = check_vocabulary(vocab)
     if isinstance(power, bool) or not isinstance(power, int | float) or not math.isfinite(power):
         raise TypeError(f"power must be a finite number, got {power!r}")
     if power < 0:
@@ -869,7 +863,7 @@ def train_word2vec(
     diverge (measured at 1024 and lr 0.05 on the planted corpus of chapter 8; it raises
     FloatingPointError): lower ``batch_size`` (512 works there) or ``lr``.
     """
-    vocab = _check_vocab(vocab)
+    vocab = check_vocabulary(vocab)
     model = check_choice(model, "model", MODELS)
     dim = check_int(dim, "dim")
     window = check_int(window, "window")
