@@ -13,8 +13,8 @@ state. Rows, each against the PyTorch layer holding the same weights:
 On the CPU nn.LSTM runs oneDNN's kernel; targets: LSTM within 1.3x, ElmanRNN within 1.5x.
 The CPU table is printed twice: with one thread (as every page of the book runs) and with
 all of them. oneDNN splits its whole loop across the threads; the from-scratch layers can
-only split each step's small matrix product, which gains little (at this size MKL's product
-on two threads measured no faster than on one).
+only split each step's operations, the small matrix product above all, and gain less from a
+second thread (the fused LSTM computes that product with oneDNN too, see seqcourse.fused).
 On CUDA the PyTorch layers run cuDNN, and each seqcourse layer is timed twice: eager (one
 kernel launch per operation, from Python) and replayed as a CUDA graph
 (``seqcourse.graphs.CapturedStep``, one launch per step); targets for the graphed rows:

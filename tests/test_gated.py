@@ -1055,3 +1055,54 @@ def test_fused_lstm_layer_gradcheck_and_torch(reverse, bias):
     assert_equal_to_rounding(got, want[..., half], 1e-12, "output against nn.LSTM")
     assert_equal_to_rounding(h, h_n[k], 1e-12, "h_T against nn.LSTM")
     assert_equal_to_rounding(c, c_n[k], 1e-12, "c_T against nn.LSTM")
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_fused_lstm_layer_float32_cpu_path_against_nn_lstm(reverse):
+    """In float32 on the CPU the layer takes its fast path (oneDNN's packed product, tanh
+    through sigmoid); outputs and every gradient still match nn.LSTM to float32 rounding."""
+    from seqcourse.fused import fused_lstm_layer
+
+    torch.manual_seed(9)
+    B, T, D, H = 5, 7, 6, 8
+    ref = nn.LSTM(D, H, batch_first=True)
+    x = torch.randn(B, T, D, requires_grad=True)
+    h0, c0 = (torch.randn(B, H, requires_grad=True) for _ in range(2))
+    params = [ref.weight_ih_l0, ref.weight_hh_l0, ref.bias_ih_l0, ref.bias_hh_l0]
+    out, (h, c) = fused_lstm_layer(x, h0, c0, *params, reverse=reverse)
+    (out.square().sum() + h.sum() + 2 * c.sum()).backward()
+    got = [t.grad.clone() for t in (x, h0, c0, *params)]
+    for t in (x, h0, c0, *params):
+        t.grad = None
+    flip = (lambda s: s.flip(1)) if reverse else (lambda s: s)
+    want, (h_n, c_n) = ref(flip(x), (h0[None], c0[None]))
+    want = flip(want)
+    (want.square().sum() + h_n.sum() + 2 * c_n.sum()).backward()
+    assert_equal_to_rounding(out, want, 1e-5, "output against nn.LSTM")
+    assert_equal_to_rounding(h, h_n[0], 1e-5, "h_T against nn.LSTM")
+    assert_equal_to_rounding(c, c_n[0], 1e-5, "c_T against nn.LSTM")
+    names = ["x", "h0", "c0", "W_ih", "W_hh", "b_ih", "b_hh"]
+    for name, g, t in zip(names, got, (x, h0, c0, *params), strict=True):
+        assert_equal_to_rounding(g, t.grad, 1e-4, f"d{name} against nn.LSTM")
+
+
+def test_fused_helpers_recurrent_product_and_tanh():
+    """The per-step product equals torch.addmm with and without the added block, on the
+    oneDNN path where the build has it and on the plain one; tanh through sigmoid equals
+    torch.tanh, saturates at +-1 and passes NaN on."""
+    from seqcourse import fused
+
+    torch.manual_seed(10)
+    W, h, acc = torch.randn(12, 5), torch.randn(3, 5), torch.randn(3, 12)
+    path = fused._recurrent_product(W, 3).__name__
+    assert path == ("onednn" if fused._ONEDNN_LINEAR else "plain")
+    assert fused._recurrent_product(W.double(), 3).__name__ == "plain"
+    for Wd, hd, accd, tol in ((W, h, acc, 1e-5), (W.double(), h.double(), acc.double(), 1e-12)):
+        product = fused._recurrent_product(Wd, 3)
+        assert_equal_to_rounding(product(hd, None), hd @ Wd.t(), tol, "h W^T")
+        want = torch.addmm(accd, hd, Wd.t())
+        assert_equal_to_rounding(product(hd, accd.clone()), want, tol, "acc + h W^T")
+    x = torch.tensor([-100.0, -3.0, -1e-3, 0.0, 1e-3, 0.5, 3.0, 100.0, float("nan")])
+    y = fused._tanh_by_sigmoid(x, torch.empty_like(x))
+    assert torch.allclose(y[:-1], torch.tanh(x[:-1]), atol=3e-7, rtol=0)
+    assert y[0] == -1 and y[-2] == 1 and torch.isnan(y[-1])
