@@ -63,7 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_bool, check_int
+from seqcourse._checks import check_bool, check_choice, check_int
 from seqcourse.gated import gru_cell, lstm_cell
 from seqcourse.seq2seq import (
     Seq2Seq,
@@ -388,8 +388,7 @@ class AttentionSeq2Seq(Seq2Seq):
         bidirectional: bool = False,
     ) -> None:
         super().__init__(src_vocab, tgt_vocab, embed, hidden, cell, num_layers, backend)
-        if score not in SCORES:
-            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        check_choice(score, "score", SCORES)
         self.score = score
         self.bidirectional = check_bool(bidirectional, "bidirectional")
         if score == "dot" and self.bidirectional:

@@ -49,6 +49,8 @@ from typing import Any
 
 import torch
 
+from seqcourse._checks import check_choice
+
 __all__ = ["fused_gru", "fused_lstm", "fused_lstm_layer"]
 
 _LSTM_CODES = {"vanilla": 0, "peephole": 1, "coupled": 2, "no_forget": 3}
@@ -218,8 +220,7 @@ def fused_lstm(
     h0, c0: (B, H); W_hh: (G*H, H); peephole: (3, H) for variant "peephole".
     Returns (output (B, T, H), (h_last, c_last)), like ``seqcourse.gated.lstm_layer``.
     """
-    if variant not in _LSTM_CODES:
-        raise ValueError(f"variant must be one of {tuple(_LSTM_CODES)}, got {variant!r}")
+    check_choice(variant, "variant", tuple(_LSTM_CODES))
     if (peephole is not None) != (variant == "peephole"):
         raise ValueError("peephole weights must be given exactly when variant='peephole'")
     peep = peephole if peephole is not None else xw.new_zeros(0)

@@ -70,7 +70,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from seqcourse._checks import check_int, check_positive, check_sequence
+from seqcourse._checks import check_choice, check_int, check_positive, check_sequence
 from seqcourse.rnn import ElmanRNN
 from seqcourse.train import History, clip_grad_norm
 
@@ -410,8 +410,7 @@ def rtrl_gradients(
     Returns (L, {parameter name: gradient}), names as in ``model.named_parameters()``.
     """
     model = _check_model(model)
-    if method not in METHODS[:3]:
-        raise ValueError(f"method must be one of {METHODS[:3]}, got {method!r}")
+    check_choice(method, "method", METHODS[:3])
     W_xh = model.rnn.weight_ih_l0
     B, T = check_sequence(x, model.input_size, W_xh)
     _check_targets(y, B, T, model.readout.out_features)
@@ -485,8 +484,7 @@ class OnlineLearner:
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.model = _check_model(model)
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        check_choice(method, "method", METHODS)
         lr, max_bytes = check_positive(lr, "lr"), check_positive(max_bytes, "max_bytes")
         clip = None if clip is None else check_positive(clip, "clip")
         self.method, self.lr, self.k = method, float(lr), check_int(k, "k")

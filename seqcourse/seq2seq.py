@@ -61,7 +61,13 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seqcourse._checks import check_bool, check_int, check_positive, check_temperature
+from seqcourse._checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_positive,
+    check_temperature,
+)
 from seqcourse.data.translation import BOS, EOS, PAD, pad_sequences
 from seqcourse.gated import GRU, LSTM
 from seqcourse.train import History, _optional_clip, adam_steps, eval_mode
@@ -205,10 +211,8 @@ class Seq2Seq(nn.Module):
         reverse_source: bool = False,
     ) -> None:
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        check_choice(cell, "cell", CELLS)
+        check_choice(backend, "backend", BACKENDS)
         self.src_vocab = check_int(src_vocab, "src_vocab", 5)
         self.tgt_vocab = check_int(tgt_vocab, "tgt_vocab", 5)
         self.embed = check_int(embed, "embed")
@@ -232,8 +236,7 @@ class Seq2Seq(nn.Module):
 
     def to_backend(self, backend: str) -> Seq2Seq:
         """A copy of this model on ``backend`` ("seqcourse" or "torch"), same weights."""
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        check_choice(backend, "backend", BACKENDS)
         first = self.out.weight
         twin = type(self)(**{**self._arguments(), "backend": backend})
         twin = twin.to(device=first.device, dtype=first.dtype)

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_int
+from seqcourse._checks import check_choice, check_int
 from seqcourse.attention import MultiHeadAttention, causal_mask
 from seqcourse.data.translation import PAD
 from seqcourse.seq2seq import _check_ids, _check_lengths
@@ -138,8 +138,7 @@ class Transformer(nn.Module):
         max_len: int = 64,
     ) -> None:
         super().__init__()
-        if positions not in POSITIONS:
-            raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")
+        check_choice(positions, "positions", POSITIONS)
         self.src_vocab = check_int(src_vocab, "src_vocab", 5)
         self.tgt_vocab = check_int(tgt_vocab, "tgt_vocab", 5)
         self.d, self.positions = check_int(d, "d", 2), positions

@@ -55,7 +55,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from seqcourse._checks import check_bool, check_int
+from seqcourse._checks import check_bool, check_choice, check_int
 from seqcourse.data.frozen import FILES, read_text
 
 __all__ = [
@@ -507,8 +507,7 @@ def symbol_pairs(
     x: a string of uniform length in [min_len, max_len] of symbols "0".."{n_symbols-1}"
     drawn uniformly with replacement; sort orders the symbols by their number.
     """
-    if task not in SYMBOL_TASKS:
-        raise ValueError(f"task must be one of {SYMBOL_TASKS}, got {task!r}")
+    check_choice(task, "task", SYMBOL_TASKS)
     n = check_int(n, "n", 1)
     min_len, max_len = check_int(min_len, "min_len", 1), check_int(max_len, "max_len", 1)
     if min_len > max_len:
