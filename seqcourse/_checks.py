@@ -13,6 +13,7 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_finite",
+    "check_ids",
     "check_int",
     "check_positive",
     "check_sequence",
@@ -63,6 +64,33 @@ def check_bool(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
     return value
+
+
+_ID_SHAPES = {1: "(N,)", 2: "(B, T)"}
+
+
+def check_ids(
+    x: Any, name: str, vocab: int | None = None, dims: int = 2, shape: str | None = None
+) -> torch.Tensor:
+    """``x`` if it is a LongTensor of token ids with ``dims`` dimensions, not empty, and
+    (when ``vocab`` is given) every id in [0, vocab); TypeError or ValueError naming
+    ``name`` and the ``shape`` expected (default "(N,)" or "(B, T)") otherwise. Reads the
+    ids' range on the host when ``vocab`` is given."""
+    shape = shape or _ID_SHAPES.get(dims, f"of {dims} dimensions")
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.long:
+        got = f"a {x.dtype} tensor" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise TypeError(
+            f"{name} must be a LongTensor {shape} of token ids (torch.int64), got {got}"
+        )
+    if x.dim() != dims:
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must hold at least one id, got shape {tuple(x.shape)}")
+    if vocab is not None:
+        low, high = int(x.min()), int(x.max())
+        if low < 0 or high >= vocab:
+            raise ValueError(f"{name} must hold ids in [0, {vocab}), got ids in [{low}, {high}]")
+    return x
 
 
 def _on_cuda(x: torch.Tensor) -> bool:

@@ -63,12 +63,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_bool, check_choice, check_int
+from seqcourse._checks import check_bool, check_choice, check_ids, check_int
 from seqcourse.gated import gru_cell, lstm_cell
 from seqcourse.seq2seq import (
     Seq2Seq,
     State,
-    _check_ids,
     _check_lengths,
     _rnn,
     make_batch,
@@ -522,7 +521,7 @@ class AttentionSeq2Seq(Seq2Seq):
         return logits, state
 
     def _teacher_forced(self, tgt_in: torch.Tensor, state: State):
-        tgt_in = _check_ids(tgt_in, "tgt_in", self.tgt_vocab)
+        tgt_in = check_ids(tgt_in, "tgt_in", self.tgt_vocab)
         self._check_state_batch(state, tgt_in.shape[0])
         logits, alphas = [], []
         keys = self.keys(state[-2].transpose(0, 1))  # (B, S, A), once for all steps

@@ -56,10 +56,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_bool, check_int, check_positive
+from seqcourse._checks import check_bool, check_ids, check_int, check_positive
 from seqcourse.data.translation import BOS, EOS, pad_sequences
 from seqcourse.gated import LSTM, lstm_cell
-from seqcourse.seq2seq import _check_ids, beam_search, sequence_loss
+from seqcourse.seq2seq import beam_search, sequence_loss
 from seqcourse.train import History, _optional_clip, adam_steps, eval_mode
 
 __all__ = [
@@ -289,14 +289,14 @@ class ShowTell(_Captioner):
 
     def step(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any, None]:
         """One word: tokens (B,) -> (logits (B, V), new state, no attention)."""
-        _check_ids(tokens, "tokens", self.vocab_size, dims=1)
+        check_ids(tokens, "tokens", self.vocab_size, dims=1, shape="(B,)")
         out, state = self.lstm(self.embed(tokens)[:, None], state)
         return self.out(out[:, 0]), state, None
 
     def forward(self, features: torch.Tensor, tgt_in: torch.Tensor) -> tuple[torch.Tensor, None]:
         """Teacher forcing: features (B, L, D), tgt_in (B, T) = [<bos>, y_1..] ->
         (logits (B, T, V), None)."""
-        _check_ids(tgt_in, "tgt_in", self.vocab_size)
+        check_ids(tgt_in, "tgt_in", self.vocab_size)
         out, _ = self.lstm(torch.cat([self._image(features), self.embed(tgt_in)], dim=1))
         return self.out(out[:, 1:]), None
 
@@ -344,7 +344,7 @@ class ShowAttendTell(_Captioner):
         self, tokens: torch.Tensor, state: tuple[torch.Tensor, ...]
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
         """One word: tokens (B,) = y_{t-1} -> (logits (B, V), new state, alpha_t (B, L))."""
-        _check_ids(tokens, "tokens", self.vocab_size, dims=1)
+        check_ids(tokens, "tokens", self.vocab_size, dims=1, shape="(B,)")
         return self._step(tokens, state)
 
     def _step(
@@ -363,7 +363,7 @@ class ShowAttendTell(_Captioner):
         self, features: torch.Tensor, tgt_in: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher forcing: (logits (B, T, V), alphas (B, T, L))."""
-        _check_ids(tgt_in, "tgt_in", self.vocab_size)
+        check_ids(tgt_in, "tgt_in", self.vocab_size)
         state = self.start(features)
         logits, alphas = [], []
         for t in range(tgt_in.shape[1]):

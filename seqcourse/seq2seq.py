@@ -64,6 +64,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from seqcourse._checks import (
     check_bool,
     check_choice,
+    check_ids,
     check_int,
     check_positive,
     check_temperature,
@@ -144,22 +145,6 @@ def reverse_within_length(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Ten
     if ids.dim() > 2:
         index = index.reshape(B, S, *[1] * (ids.dim() - 2)).expand_as(ids)
     return ids.gather(1, index)
-
-
-def _check_ids(x: Any, name: str, vocab: int | None = None, dims: int = 2) -> torch.Tensor:
-    """A LongTensor of token ids, (B, T) (``dims`` 2) or (B,) (``dims`` 1), not empty, with
-    ids in [0, vocab) when ``vocab`` is given."""
-    shape, sizes = ("(B, T)", "B, T") if dims == 2 else ("(B,)", "B")
-    if not isinstance(x, torch.Tensor) or x.dtype != torch.long:
-        got = f"{x.dtype} tensor" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise TypeError(f"{name} must be a LongTensor {shape}, got {got}")
-    if x.dim() != dims or min(x.shape) < 1:
-        raise ValueError(f"{name} must have shape {shape} with {sizes} >= 1, got {tuple(x.shape)}")
-    if vocab is not None and (int(x.min()) < 0 or int(x.max()) >= vocab):
-        raise ValueError(
-            f"{name} must hold ids in [0, {vocab}), got [{int(x.min())}, {int(x.max())}]"
-        )
-    return x
 
 
 def _check_lengths(lengths: Any, src: torch.Tensor) -> torch.Tensor:
@@ -255,7 +240,7 @@ class Seq2Seq(nn.Module):
     ) -> tuple[torch.Tensor, State]:
         """The top layer's outputs h^enc_1..h^enc_S (B, S, H) (zero, or whatever the RNN
         computed, at padding: mask them) and the state ``encode`` returns."""
-        src = _check_ids(src, "src", self.src_vocab)
+        src = check_ids(src, "src", self.src_vocab)
         lengths = _check_lengths(src_lengths, src)
         if self.reverse_source:
             src = reverse_within_length(src, lengths)
@@ -296,7 +281,7 @@ class Seq2Seq(nn.Module):
     def decode(self, tgt_in: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Teacher-forced decoder: tgt_in (B, T) = [<bos>, y_1, ...], state from ``encode``.
         Returns logits s_t (B, T, V_y) and the final state."""
-        tgt_in = _check_ids(tgt_in, "tgt_in", self.tgt_vocab)
+        tgt_in = check_ids(tgt_in, "tgt_in", self.tgt_vocab)
         self._check_state_batch(state, tgt_in.shape[0])
         out, state = self.decoder(self.tgt_embed(tgt_in), state)
         return self.out(out), state
@@ -309,8 +294,8 @@ class Seq2Seq(nn.Module):
     def _check_pair(
         self, src: torch.Tensor, tgt_in: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        src = _check_ids(src, "src", self.src_vocab)
-        tgt_in = _check_ids(tgt_in, "tgt_in", self.tgt_vocab)
+        src = check_ids(src, "src", self.src_vocab)
+        tgt_in = check_ids(tgt_in, "tgt_in", self.tgt_vocab)
         if src.shape[0] != tgt_in.shape[0]:
             raise ValueError(
                 f"src and tgt_in must have the same batch size, got {src.shape[0]} and "
@@ -550,7 +535,7 @@ def model_log_prob_fn(model: Seq2Seq, src: Sequence[int] | torch.Tensor) -> LogP
         return tuple(stacked) if isinstance(first, tuple) else stacked[0]
 
     def fn(prefixes: torch.Tensor) -> torch.Tensor:
-        prefixes = _check_ids(prefixes, "prefixes", model.tgt_vocab)
+        prefixes = check_ids(prefixes, "prefixes", model.tgt_vocab)
         rows = [tuple(r) for r in prefixes.tolist()]
         with eval_mode(model), torch.no_grad():
             if all(r[:-1] in cache for r in rows):  # one step from the cached parents

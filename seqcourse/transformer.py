@@ -40,10 +40,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_choice, check_int
+from seqcourse._checks import check_choice, check_ids, check_int
 from seqcourse.attention import MultiHeadAttention, causal_mask
 from seqcourse.data.translation import PAD
-from seqcourse.seq2seq import _check_ids, _check_lengths
+from seqcourse.seq2seq import _check_lengths
 
 __all__ = [
     "POSITIONS",
@@ -175,7 +175,7 @@ class Transformer(nn.Module):
 
     def encode_memory(self, src: torch.Tensor, src_lengths: torch.Tensor):
         """memory (B, S, d) and padding (B, S) (True at padding)."""
-        src = _check_ids(src, "src", self.src_vocab)
+        src = check_ids(src, "src", self.src_vocab)
         lengths = _check_lengths(src_lengths, src).to(src.device)
         padding = torch.arange(src.shape[1], device=src.device)[None] >= lengths[:, None]
         x = self._embed(src, self.src_embed)
@@ -185,7 +185,7 @@ class Transformer(nn.Module):
 
     def decode_memory(self, tgt_in: torch.Tensor, memory: torch.Tensor, padding: torch.Tensor):
         """Logits (B, T, V_y) for tgt_in (B, T) given the encoder's memory."""
-        tgt_in = _check_ids(tgt_in, "tgt_in", self.tgt_vocab)
+        tgt_in = check_ids(tgt_in, "tgt_in", self.tgt_vocab)
         y = self._embed(tgt_in, self.tgt_embed)
         for layer in self.decoder:
             y = layer(y, memory, padding)

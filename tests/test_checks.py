@@ -7,6 +7,7 @@ import torch
 from seqcourse._checks import (
     check_bool,
     check_choice,
+    check_ids,
     check_int,
     check_positive,
     check_sequence,
@@ -66,6 +67,25 @@ def test_check_choice_names_the_choices():
     for bad in ("c", None, ["a"], 1):
         with pytest.raises(ValueError, match=r"mode must be one of \('a', 'b'\), got"):
             check_choice(bad, "mode", ("a", "b"))
+
+
+def test_check_ids_names_shape_dtype_and_range():
+    ids = torch.tensor([[0, 3], [2, 1]])
+    assert check_ids(ids, "src", 4) is ids
+    assert check_ids(torch.tensor([5]), "center", dims=1) is not None  # no vocab: no range
+    cases = [
+        ([[0, 1]], TypeError, r"src must be a LongTensor \(B, T\) of token ids .*got list"),
+        (ids.float(), TypeError, r"src must be .*\(torch.int64\), got a torch.float32 tensor"),
+        (torch.tensor([0, 1]), ValueError, r"src must have shape \(B, T\), got \(2,\)"),
+        (torch.zeros(0, 3, dtype=torch.long), ValueError, r"at least one id, got shape \(0, 3\)"),
+        (ids + 1, ValueError, r"src must hold ids in \[0, 4\), got ids in \[1, 4\]"),
+        (ids - 1, ValueError, r"got ids in \[-1, 2\]"),
+    ]
+    for bad, error, match in cases:
+        with pytest.raises(error, match=match):
+            check_ids(bad, "src", 4)
+    with pytest.raises(ValueError, match=r"tokens must have shape \(N,\), got \(1, 2\)"):
+        check_ids(torch.tensor([[0, 1]]), "tokens", dims=1)
 
 
 def test_check_temperature():

@@ -148,10 +148,12 @@ def test_model_errors():
         model(b.src, torch.tensor([5, 0, 3]), b.tgt_in)
     with pytest.raises(TypeError, match="src must be a LongTensor"):
         model(b.src.float(), b.src_lengths, b.tgt_in)
-    with pytest.raises(ValueError, match=r"tgt_in must hold ids in \[0, 12\), got \[12, 12\]"):
+    with pytest.raises(ValueError, match=r"tgt_in must hold ids in \[0, 12\), got ids in \[12, 12"):
         model(b.src, b.src_lengths, torch.full_like(b.tgt_in, 12))
-    with pytest.raises(ValueError, match=r"src must have shape \(B, T\)"):
+    with pytest.raises(ValueError, match=r"src must hold at least one id, got shape \(3, 0\)"):
         model(b.src[:, :0], b.src_lengths, b.tgt_in)
+    with pytest.raises(ValueError, match=r"src must have shape \(B, T\), got \(3,\)"):
+        model(b.src[:, 0], b.src_lengths, b.tgt_in)
 
 
 # ---------------------------------------------------------------------------- loss

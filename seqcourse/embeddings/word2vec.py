@@ -81,7 +81,14 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from seqcourse._checks import check_bool, check_choice, check_finite, check_int, check_positive
+from seqcourse._checks import (
+    check_bool,
+    check_choice,
+    check_finite,
+    check_ids,
+    check_int,
+    check_positive,
+)
 from seqcourse.embeddings.vocab import Vocabulary, check_vocabulary
 
 __all__ = [
@@ -130,28 +137,6 @@ def _check_t(t: Any, name: str = "t") -> float:
     return float(t)
 
 
-def _check_ids(ids: Any, name: str, dim: int, vocab_size: int | None = None) -> torch.Tensor:
-    """A LongTensor of ``dim`` dimensions, non-empty, with ids in [0, vocab_size)."""
-    if not isinstance(ids, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of int64 ids, got {type(ids).__name__}")
-    if ids.dtype != torch.int64:
-        raise TypeError(f"{name} must have dtype torch.int64 (word ids), got {ids.dtype}")
-    if ids.dim() != dim:
-        raise ValueError(
-            f"{name} must have {dim} dimension(s), got {ids.dim()}, shape {tuple(ids.shape)}"
-        )
-    if ids.numel() == 0:
-        raise ValueError(f"{name} must hold at least one id, got shape {tuple(ids.shape)}")
-    if vocab_size is not None:
-        low, high = int(ids.min()), int(ids.max())
-        if low < 0 or high >= vocab_size:
-            raise ValueError(
-                f"{name} must hold ids in [0, {vocab_size}) (V = {vocab_size} words), "
-                f"got ids from {low} to {high}"
-            )
-    return ids
-
-
 def _check_weights(W_in: Any, W_out: Any) -> tuple[int, int]:
     """W_in and W_out: finite floating (V, d) tensors of the same shape, dtype and device."""
     for W, name in ((W_in, "W_in"), (W_out, "W_out")):
@@ -180,9 +165,9 @@ def _check_pairs(
 ) -> tuple[int, int]:
     """Checks of sgns_loss and sgns_grad's arguments; returns (B, K)."""
     V, _ = _check_weights(W_in, W_out)
-    center = _check_ids(center, "center", 1, V)
-    context = _check_ids(context, "context", 1, V)
-    negatives = _check_ids(negatives, "negatives", 2, V)
+    center = check_ids(center, "center", V, dims=1)
+    context = check_ids(context, "context", V, dims=1)
+    negatives = check_ids(negatives, "negatives", V, dims=2, shape="(B, K)")
     B = center.shape[0]
     if context.shape[0] != B:
         raise ValueError(
@@ -221,7 +206,7 @@ def subsample(
     """The ids (N,) with each occurrence of word w kept with probability P_keep(w)
     (eq-subsample), independently; the kept ids in their order. ``t`` None or 0: ids as is."""
     vocab = check_vocabulary(vocab)
-    ids = _check_ids(ids, "ids", 1, len(vocab))
+    ids = check_ids(ids, "ids", len(vocab), dims=1)
     generator = _check_generator(generator)
     t = _check_t(t)
     if t == 0:
@@ -239,7 +224,7 @@ def _effective_windows(
 ) -> tuple[torch.Tensor, int, torch.Tensor]:
     """The checked stream ``ids`` (N,) and ``window``, and b (N,): every centre's half-width,
     uniform in 1..window when ``dynamic``, else window."""
-    ids = _check_ids(ids, "ids", 1)
+    ids = check_ids(ids, "ids", dims=1)
     window = check_int(window, "window")
     generator = _check_generator(generator)
     n = ids.shape[0]
@@ -431,8 +416,8 @@ def full_softmax_loss(
     """The skip-gram softmax's cross-entropy -log P(o | c) (eq-skipgram-softmax), averaged
     over the pairs center (B,), context (B,); O(V d) per pair."""
     V, _ = _check_weights(W_in, W_out)
-    center = _check_ids(center, "center", 1, V)
-    context = _check_ids(context, "context", 1, V)
+    center = check_ids(center, "center", V, dims=1)
+    context = check_ids(context, "context", V, dims=1)
     if context.shape != center.shape:
         raise ValueError(
             f"context must have center's shape {tuple(center.shape)}, got {tuple(context.shape)}"
@@ -506,7 +491,7 @@ class SkipGram(_Word2Vec):
             if negatives is not None:
                 raise ValueError("batch must not hold negatives when the model's negatives=0")
             return full_softmax_loss(center, context, self.W_in, self.W_out)
-        negatives = self._negatives(_check_ids(center, "center", 1).shape[0], negatives)
+        negatives = self._negatives(check_ids(center, "center", dims=1).shape[0], negatives)
         return sgns_loss(center, context, negatives, self.W_in, self.W_out)
 
 
@@ -517,7 +502,7 @@ def _cbow_hidden(contexts: Any, W_in: torch.Tensor, center: Any) -> torch.Tensor
         raise TypeError(f"contexts must be an int64 torch.Tensor (B, 2 window), got {contexts!r}")
     if contexts.dim() != 2 or contexts.shape[1] < 1:
         raise ValueError(f"contexts must have shape (B, 2 window), got {tuple(contexts.shape)}")
-    center = _check_ids(center, "center", 1, V)
+    center = check_ids(center, "center", V, dims=1)
     if contexts.shape[0] != center.shape[0]:
         raise ValueError(
             f"contexts must have one row per centre, ({center.shape[0]}, 2 window), "
@@ -550,7 +535,7 @@ class CBOW(_Word2Vec):
                 raise ValueError("batch must not hold negatives when the model's negatives=0")
             return F.cross_entropy(h @ self.W_out.T, center)
         negatives = self._negatives(h.shape[0], negatives)
-        negatives = _check_ids(negatives, "negatives", 2, self.vocab_size)
+        negatives = check_ids(negatives, "negatives", self.vocab_size, dims=2, shape="(B, K)")
         if negatives.shape[0] != h.shape[0]:
             raise ValueError(
                 f"negatives must have shape (B, K) = ({h.shape[0]}, K), got {negatives.shape}"
@@ -596,7 +581,7 @@ class TrainedEmbeddings:
 def _encode(tokens: Any, vocab: Vocabulary) -> tuple[torch.Tensor, int]:
     """The token stream as ids (N,) int64 (unknown words dropped) and its raw length."""
     if isinstance(tokens, torch.Tensor):
-        ids = _check_ids(tokens, "tokens", 1, len(vocab))
+        ids = check_ids(tokens, "tokens", len(vocab), dims=1)
         return ids, ids.numel()
     if isinstance(tokens, str) or not isinstance(tokens, Sequence):
         raise TypeError(
