@@ -42,6 +42,56 @@ def _check_inputs(inputs: Any, name: str) -> tuple[torch.Tensor, ...]:
     return tuple(inputs)
 
 
+def _snapshot(
+    params: list[torch.Tensor], optimizer: torch.optim.Optimizer | None
+) -> tuple[list[torch.Tensor], dict[torch.Tensor, dict[str, Any]]]:
+    """Copies of the parameters and of the optimizer's per-parameter state."""
+    values = [p.detach().clone() for p in params]
+    state: dict[torch.Tensor, dict[str, Any]] = {}
+    if optimizer is not None:
+        for p, entries in optimizer.state.items():
+            state[p] = {
+                k: v.detach().clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v)
+                for k, v in entries.items()
+            }
+    return values, state
+
+
+def _restore(
+    params: list[torch.Tensor],
+    values: list[torch.Tensor],
+    optimizer: torch.optim.Optimizer | None,
+    state: dict[torch.Tensor, dict[str, Any]],
+) -> None:
+    """Put parameters and optimizer state back as ``_snapshot`` saw them, writing into the
+    tensors the optimizer holds now. In place matters: a graph records the addresses of the
+    state tensors, and state created during capture would be initialised (zeroed) inside
+    the graph, so that every replay reset Adam's moments and step count. State that did not
+    exist before is zeroed, which is where SGD (momentum, dampening 0), Adam, AdamW and
+    RMSprop start."""
+    with torch.no_grad():
+        for p, value in zip(params, values, strict=True):
+            p.copy_(value)
+        if optimizer is None:
+            return
+        for p, entries in optimizer.state.items():
+            before = state.get(p, {})
+            for key, value in entries.items():
+                if isinstance(value, torch.Tensor):
+                    if key in before:
+                        value.copy_(before[key])
+                    else:
+                        value.zero_()
+                elif key in before:
+                    entries[key] = before[key]
+                else:
+                    raise TypeError(
+                        f"optimizer state {key!r} of {type(optimizer).__name__} is not a tensor, "
+                        "so the warm-up cannot be undone in place; CapturedStep takes optimizers "
+                        "whose state is tensors (SGD, Adam, AdamW, RMSprop)"
+                    )
+
+
 class CapturedStep:
     """A static-shape training step, ``loss = loss_fn(*inputs); loss.backward();
     optimizer.step()``, recorded once as a CUDA graph and replayed on every call.
@@ -52,9 +102,10 @@ class CapturedStep:
     tensors whose ``.grad`` the step writes (default: the optimizer's; one of the two must be
     given). Each call leaves exactly its own gradient in ``.grad`` (set to None before the
     backward pass, never accumulated). warmup: eager steps on the example before capturing;
-    the parameters, their gradients and the optimizer's state are then put back, so that the
-    first call makes the first update on every device (buffers such as batch-norm statistics
-    are not put back). Off CUDA the step runs eagerly.
+    the parameters and the optimizer's state are then put back in place, so that the first
+    call makes the first update on every device (buffers such as batch-norm statistics are
+    not put back; state the warm-up created is zeroed, which is where SGD with dampening 0,
+    Adam, AdamW and RMSprop start). Off CUDA the step runs eagerly.
     """
 
     def __init__(
@@ -116,19 +167,16 @@ class CapturedStep:
     def _capture(self, inputs: Sequence[torch.Tensor]) -> None:
         self.static_inputs = [t.detach().clone() for t in inputs]
         opt = self.optimizer
-        saved = [p.detach().clone() for p in self.params]
-        saved_state = copy.deepcopy(opt.state_dict()) if opt else None
+        values, state = _snapshot(self.params, opt)
         side = torch.cuda.Stream(device=inputs[0].device)
         side.wait_stream(torch.cuda.current_stream(inputs[0].device))
         with torch.cuda.stream(side):  # warm-up away from the default stream, as PyTorch asks
             for _ in range(self.warmup):
                 self._eager(self.static_inputs)
         torch.cuda.current_stream(inputs[0].device).wait_stream(side)
-        with torch.no_grad():  # undo the warm-up: the first call makes the first update
-            for p, value in zip(self.params, saved, strict=True):
-                p.copy_(value)
-        if opt is not None:
-            opt.load_state_dict(saved_state)
+        # undo the warm-up so that the first call makes the first update; in place, so that
+        # the optimizer's state exists (and is not re-initialised) inside the graph
+        _restore(self.params, values, opt, state)
         # gradients None while recording: the graph allocates them and every replay rewrites them
         self._clear_grads()
         self.graph = torch.cuda.CUDAGraph()

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from seqcourse.gated import LSTM
-from seqcourse.graphs import CapturedStep
+from seqcourse.graphs import CapturedStep, _restore, _snapshot
 
 
 def make(device: str = "cpu") -> tuple[nn.Module, nn.Module]:
@@ -110,6 +110,65 @@ def test_bad_arguments_are_refused():
         CapturedStep(lambda x, y: rnn(x)[0], (x, y), parameters=[])(x, y)
 
 
+OPTIMIZERS = {
+    "sgd_momentum": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
+    "adam": lambda ps: torch.optim.Adam(ps, lr=0.01),
+    "adamw_amsgrad": lambda ps: torch.optim.AdamW(ps, lr=0.01, amsgrad=True),
+    "rmsprop": lambda ps: torch.optim.RMSprop(ps, lr=0.01, momentum=0.5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("steps_before", [0, 2])
+def test_warmup_is_undone_in_place(name, steps_before):
+    """What the CUDA path does around its warm-up, run on the CPU: snapshot, a few steps,
+    restore. Training then goes on exactly as if the warm-up had never happened, and the
+    optimizer keeps the state tensors it had after the warm-up (a graph records their
+    addresses; state made during capture would be zeroed again at every replay)."""
+    data = batches(3 + steps_before + 4)
+    runs = []
+    for warm in (False, True):
+        rnn, head = make()
+        params = [*rnn.parameters(), *head.parameters()]
+        opt = OPTIMIZERS[name](params)
+        fn = loss_of(rnn, head)
+
+        def train(batches_, opt=opt, fn=fn):
+            for x, y in batches_:
+                opt.zero_grad(set_to_none=True)
+                fn(x, y).backward()
+                opt.step()
+
+        train(data[:steps_before])
+        if warm:
+            values, state = _snapshot(params, opt)
+            train(data[-3:])  # the warm-up, on other batches
+            held = {id(v) for entries in opt.state.values() for v in entries.values()}
+            _restore(params, values, opt, state)
+            assert held == {id(v) for entries in opt.state.values() for v in entries.values()}
+        train(data[steps_before : steps_before + 4])
+        runs.append([p.detach().clone() for p in params])
+    for a, b in zip(*runs, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_restore_refuses_state_it_cannot_reset_in_place():
+    class Counting(torch.optim.SGD):
+        def step(self, closure=None):
+            for p in self.param_groups[0]["params"]:
+                self.state[p]["calls"] = self.state[p].get("calls", 0) + 1
+            return super().step(closure)
+
+    rnn, head = make()
+    params = list(head.parameters())
+    opt = Counting(params, lr=0.1)
+    values, state = _snapshot(params, opt)
+    head(torch.randn(4, 8)).sum().backward()
+    opt.step()
+    with pytest.raises(TypeError, match="optimizer state 'calls' of Counting is not a tensor"):
+        _restore(params, values, opt, state)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_graph_trains_like_the_eager_loop():
     rnn, head = make("cuda")
@@ -132,3 +191,28 @@ def test_cuda_graph_trains_like_the_eager_loop():
     adam = torch.optim.Adam(rnn.parameters())
     with pytest.raises(ValueError, match="capturable=True"):
         CapturedStep(loss_of(rnn, head), data[0], adam)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_graph_with_adam_keeps_its_moments():
+    """Adam's moments and step count must carry over between replays, not be reset."""
+    runs = []
+    for graphed in (False, True):
+        rnn, head = make("cuda")
+        params = [*rnn.parameters(), *head.parameters()]
+        opt = torch.optim.Adam(params, lr=0.01, capturable=True)
+        fn = loss_of(rnn, head)
+        data = batches(6, "cuda")
+        if graphed:
+            step = CapturedStep(fn, data[0], opt)
+            runs.append([step(x, y).item() for x, y in data])
+        else:
+            losses = []
+            for x, y in data:
+                opt.zero_grad(set_to_none=True)
+                loss = fn(x, y)
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+            runs.append(losses)
+    assert runs[1] == pytest.approx(runs[0], rel=1e-4, abs=1e-5)
