@@ -40,8 +40,9 @@ def batches(n: int, device: str = "cpu"):
     ]
 
 
-def eager_run(rnn, head, data, lr=0.1):
-    opt = torch.optim.SGD([*rnn.parameters(), *head.parameters()], lr=lr)
+def eager_run(rnn, head, data, opt=None):
+    """The plain training loop, with SGD at lr 0.1 unless an optimizer is given."""
+    opt = opt or torch.optim.SGD([*rnn.parameters(), *head.parameters()], lr=0.1)
     fn = loss_of(rnn, head)
     losses = []
     for x, y in data:
@@ -201,18 +202,10 @@ def test_cuda_graph_with_adam_keeps_its_moments():
         rnn, head = make("cuda")
         params = [*rnn.parameters(), *head.parameters()]
         opt = torch.optim.Adam(params, lr=0.01, capturable=True)
-        fn = loss_of(rnn, head)
         data = batches(6, "cuda")
         if graphed:
-            step = CapturedStep(fn, data[0], opt)
+            step = CapturedStep(loss_of(rnn, head), data[0], opt)
             runs.append([step(x, y).item() for x, y in data])
         else:
-            losses = []
-            for x, y in data:
-                opt.zero_grad(set_to_none=True)
-                loss = fn(x, y)
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
-            runs.append(losses)
+            runs.append(eager_run(rnn, head, data, opt))
     assert runs[1] == pytest.approx(runs[0], rel=1e-4, abs=1e-5)
