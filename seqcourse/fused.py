@@ -246,7 +246,7 @@ def _recurrent_product(
     if W.device.type == "cpu" and W.dtype == torch.float32 and _ONEDNN_LINEAR:
         try:
             packed = torch.ops.mkldnn._reorder_linear_weight(W, rows)
-        except RuntimeError:  # a build or shape the operator does not take
+        except (RuntimeError, TypeError):  # a shape the operator does not take
             packed = None
         if packed is not None:
             linear = torch.ops.mkldnn._linear_pointwise
@@ -265,9 +265,26 @@ def _recurrent_product(
     return plain
 
 
-_ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(
-    torch.ops.mkldnn, "_reorder_linear_weight"
-)
+def _onednn_linear_works() -> bool:
+    """Whether this PyTorch build has oneDNN's packed-weight product and it computes what
+    torch.addmm computes. The operators are internal to PyTorch (its compiler uses them), so
+    one small probe at import decides: any error or mismatch and the layer keeps addmm."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        gen = torch.Generator().manual_seed(0)
+        W, h, acc = (torch.randn(shape, generator=gen) for shape in ((8, 5), (3, 5), (3, 8)))
+        packed = torch.ops.mkldnn._reorder_linear_weight(W, 3)
+        got = torch.ops.mkldnn._linear_pointwise.binary(h, acc, packed, None, "add")
+        bare = torch.ops.mkldnn._linear_pointwise(h, packed, None, "none", [], "")
+    except (AttributeError, RuntimeError, TypeError):
+        return False
+    return torch.allclose(got, torch.addmm(acc, h, W.t()), atol=1e-5) and torch.allclose(
+        bare, h @ W.t(), atol=1e-5
+    )
+
+
+_ONEDNN_LINEAR = _onednn_linear_works()
 
 
 def _tanh(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:

@@ -1106,3 +1106,20 @@ def test_fused_helpers_recurrent_product_and_tanh():
     y = fused._tanh_by_sigmoid(x, torch.empty_like(x))
     assert torch.allclose(y[:-1], torch.tanh(x[:-1]), atol=3e-7, rtol=0)
     assert y[0] == -1 and y[-2] == 1 and torch.isnan(y[-1])
+
+
+def test_fused_falls_back_to_addmm_without_onednn(monkeypatch):
+    """The probe says no where oneDNN is missing, and the layer then takes torch.addmm."""
+    from seqcourse import fused
+
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    assert fused._onednn_linear_works() is False
+    monkeypatch.setattr(fused, "_ONEDNN_LINEAR", False)
+    assert fused._recurrent_product(torch.randn(8, 4), 2).__name__ == "plain"
+    torch.manual_seed(11)
+    ref = nn.LSTM(3, 4, batch_first=True)
+    x = torch.randn(2, 5, 3)
+    h0 = c0 = torch.zeros(2, 4)
+    params = [ref.weight_ih_l0, ref.weight_hh_l0, ref.bias_ih_l0, ref.bias_hh_l0]
+    out, _ = fused.fused_lstm_layer(x, h0, c0, *params)
+    assert_equal_to_rounding(out, ref(x)[0], 1e-5, "output on the addmm path")
