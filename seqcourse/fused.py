@@ -245,7 +245,7 @@ def _recurrent_product(
     for torch.addmm (MKL) on two threads, 320 against 360 on one."""
     if W.device.type == "cpu" and W.dtype == torch.float32 and _ONEDNN_LINEAR:
         try:
-            packed = torch.ops.mkldnn._reorder_linear_weight(W, rows)
+            packed = torch.ops.mkldnn._reorder_linear_weight(W.contiguous(), rows)
         except (RuntimeError, TypeError):  # a shape the operator does not take
             packed = None
         if packed is not None:
@@ -349,7 +349,7 @@ class _FusedLSTMLayer(torch.autograd.Function):
         ones = steps[0].new_ones(B, H)
         dh, dc = d_hT, d_cT.clone()
         order = list(_steps(T, ctx.reverse))
-        product = _recurrent_product(W_hh.t().contiguous(), B)  # r -> r @ W_hh
+        product = _recurrent_product(W_hh.t(), B)  # r -> r @ W_hh
         for k in range(T - 1, -1, -1):
             t = order[k]
             s, r, m = steps[t], dA[t], M[t]
