@@ -28,7 +28,8 @@ Modules, one concept each (the chapter that teaches it in brackets):
              bias directions and debiasing (8); its corpora in data.corpora, data.planted
     train    the training loop, gradient clipping, truncated BPTT, bits per char (2)
     plots    figures several pages share
-    graphs   a training step recorded once and replayed as a CUDA graph (appendix)
+    graphs   a training step recorded once and replayed as a CUDA graph, and a check that
+             a step reads nothing back on the host (appendix; train_seeds on a GPU)
     widgets  controls for the labs
 
 The runtime helpers are importable from the top level (``from seqcourse import device``);

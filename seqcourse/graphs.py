@@ -18,19 +18,104 @@ copies new inputs into the recorded buffers, replays, and returns the loss. On t
 for tensors not on CUDA, it runs the same step eagerly, so a page can use it everywhere;
 ``captured`` tells which happened. Adam and AdamW must be built with ``capturable=True`` to
 be recorded (their step counter then lives on the GPU).
+
+A graph cannot record an operation whose result the host must read: ``.item()``, ``if
+tensor:``, boolean-mask indexing, ``nonzero``, a copy to the CPU. ``host_reads(fn, *args)``
+runs ``fn`` once and names every such operation it performed (forward and backward), on any
+device, so a step can be checked on a laptop before it meets a GPU. ``CapturedStep`` runs
+its first warm-up step under the same watch: a step that reads back is refused with the
+operations named, or, with ``fallback=True``, run eagerly with a warning.
+``seqcourse.train.train_seeds`` captures its stacked step this way on CUDA.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from seqcourse._checks import check_int
+from seqcourse._checks import check_bool, check_int
 
-__all__ = ["CapturedStep"]
+__all__ = ["CapturedStep", "host_reads"]
+
+# operations whose result (a value, or an output shape that depends on values) the host reads
+_READS = {
+    "aten::_local_scalar_dense": ".item() / bool() / int() / float() of a tensor",
+    "aten::is_nonzero": "bool() of a tensor",
+    "aten::equal": "torch.equal",
+    "aten::nonzero": "nonzero (output size depends on the values)",
+    "aten::nonzero_static": None,  # a fixed output size: no read
+    "aten::masked_select": "masked_select (output size depends on the values)",
+    "aten::_unique": "unique",
+    "aten::_unique2": "unique",
+    "aten::unique_dim": "unique",
+    "aten::unique_consecutive": "unique_consecutive",
+}
+
+
+def _is_bool_mask(t: Any) -> bool:
+    return isinstance(t, torch.Tensor) and t.dtype in (torch.bool, torch.uint8)
+
+
+def _host_read(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """Why ``func(*args, **kwargs)`` makes the host wait for device values, or None."""
+    name = func.name()
+    if name in _READS:
+        return _READS[name]
+    if name.startswith(("aten::index.", "aten::index_put")) and any(
+        _is_bool_mask(t) for t in (args[1] if len(args) > 1 else ())
+    ):
+        return "indexing with a boolean mask (output size depends on the values)"
+    if name in ("aten::repeat_interleave.Tensor", "aten::repeat_interleave.self_Tensor"):
+        if kwargs.get("output_size") is None:  # repeats given as a tensor: sums them on the host
+            return "repeat_interleave by a tensor of repeats, without output_size"
+    if name in ("aten::_to_copy", "aten::copy_") and args:
+        src = args[1] if name == "aten::copy_" and len(args) > 1 else args[0]
+        if not isinstance(src, torch.Tensor):
+            return None
+        if name == "aten::copy_":
+            dst = args[0].device if isinstance(args[0], torch.Tensor) else src.device
+        else:
+            dst = torch.device(kwargs.get("device") or src.device)
+        if src.device.type != "cpu" and dst.type == "cpu":
+            return f"a copy from {src.device.type} to the CPU (.cpu(), .tolist(), .numpy())"
+        if src.device.type == "cpu" and dst.type == "cuda":
+            return "a copy from the CPU to the GPU (torch.tensor(...) or .to(device) in the step)"
+    return None
+
+
+class _HostReads(TorchDispatchMode):
+    """Records, in order of first appearance, why the operations run under it read device
+    values on the host (``_host_read``); changes nothing else."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        why = _host_read(func, args, kwargs)
+        if why is not None and why not in self.found:
+            self.found.append(why)
+        return func(*args, **kwargs)
+
+
+def host_reads(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[str]:
+    """Run ``fn(*args, **kwargs)`` once and list the operations in it that read device values
+    on the host (each reason once, in order; backward passes run inside ``fn`` included).
+    An empty list means the operations could be recorded in a CUDA graph. On the CPU the
+    same operations are reported (they would sync on a GPU) except copies to the CPU.
+    Python-level choices (``random.random()``, a branch on a Python counter) are not
+    operations and are not seen: a graph freezes whichever branch ran while recording."""
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    with _HostReads() as mode:
+        fn(*args, **kwargs)
+    return mode.found
 
 
 def _check_inputs(inputs: Any, name: str) -> tuple[torch.Tensor, ...]:
@@ -92,32 +177,60 @@ def _restore(
                     )
 
 
+def _detached(result: Any) -> tuple[torch.Tensor, ...]:
+    """loss_fn's result as a tuple (loss, *extra) of detached tensors, the loss a scalar."""
+    parts = result if isinstance(result, tuple) else (result,)
+    if not (parts and all(isinstance(t, torch.Tensor) for t in parts) and parts[0].dim() == 0):
+        got = type(result).__name__
+        if isinstance(result, torch.Tensor):
+            got += f" of shape {tuple(result.shape)}"
+        raise TypeError(
+            f"loss_fn must return a scalar tensor, or a tuple (scalar loss, tensors...), got {got}"
+        )
+    return tuple(t.detach() for t in parts)
+
+
 class CapturedStep:
     """A static-shape training step, ``loss = loss_fn(*inputs); loss.backward();
-    optimizer.step()``, recorded once as a CUDA graph and replayed on every call.
+    after_backward(); optimizer.step()``, recorded once as a CUDA graph and replayed on
+    every call.
 
-    loss_fn: takes the input tensors and returns a scalar loss tensor; example_inputs: tensors
-    with the shapes, dtypes and device every later call will use; optimizer: stepped inside
-    the graph, or None (forward and backward alone, as for a benchmark); parameters: the
-    tensors whose ``.grad`` the step writes (default: the optimizer's; one of the two must be
-    given). Each call leaves exactly its own gradient in ``.grad`` (set to None before the
-    backward pass, never accumulated). warmup: eager steps on the example before capturing;
-    the parameters and the optimizer's state are then put back in place, so that the first
-    call makes the first update on every device (buffers such as batch-norm statistics are
-    not put back; state the warm-up created is zeroed, which is where SGD with dampening 0,
-    Adam, AdamW and RMSprop start). Off CUDA the step runs eagerly.
+    loss_fn: takes the input tensors and returns a scalar loss tensor, or a tuple (scalar
+    loss, more tensors) whose first element is back-propagated; a call returns the same
+    structure, detached. example_inputs: tensors with the shapes, dtypes and device every
+    later call will use. optimizer: stepped inside the graph, or None (forward and backward
+    alone, as for a benchmark). parameters: the tensors whose ``.grad`` the step writes
+    (default: the optimizer's; one of the two must be given). Each call leaves exactly its
+    own gradient in ``.grad`` (set to None before the backward pass, never accumulated).
+    after_backward: a function of no argument run between backward and the optimizer step
+    (gradient clipping); what it returns is ``step.after`` once the call is done. warmup:
+    eager steps on the example before capturing; the parameters and the optimizer's state
+    are then put back in place, so that the first call makes the first update on every
+    device (buffers such as batch-norm statistics are not put back; state the warm-up created
+    is zeroed, which is where SGD with dampening 0, Adam, AdamW and RMSprop start). The first
+    warm-up step runs under ``host_reads``: a step that reads device values on the host
+    cannot be recorded, and is refused (ValueError naming the operations) or, with
+    ``fallback=True``, run eagerly after a warning, as is a capture that fails. Off CUDA, or
+    with ``capture=False``, the step runs eagerly. ``captured`` tells which happened.
     """
 
     def __init__(
         self,
-        loss_fn: Callable[..., torch.Tensor],
+        loss_fn: Callable[..., Any],
         example_inputs: Sequence[torch.Tensor],
         optimizer: torch.optim.Optimizer | None = None,
         warmup: int = 3,
         parameters: Iterable[torch.Tensor] | None = None,
+        after_backward: Callable[[], Any] | None = None,
+        fallback: bool = False,
+        capture: bool = True,
     ) -> None:
         if not callable(loss_fn):
             raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+        if after_backward is not None and not callable(after_backward):
+            raise TypeError(
+                f"after_backward must be callable or None, got {type(after_backward).__name__}"
+            )
         inputs = _check_inputs(example_inputs, "example_inputs")
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(
@@ -134,9 +247,14 @@ class CapturedStep:
             if not isinstance(p, torch.Tensor):
                 raise TypeError(f"parameters[{k}] must be a torch.Tensor, got {type(p).__name__}")
         self.warmup = check_int(warmup, "warmup", low=1)
-        self.loss_fn, self.optimizer = loss_fn, optimizer
+        self.fallback = check_bool(fallback, "fallback")
+        self.loss_fn, self.optimizer, self.after_backward = loss_fn, optimizer, after_backward
         self.shapes = [(t.shape, t.dtype, t.device) for t in inputs]
-        self.captured = all(t.device.type == "cuda" for t in inputs)
+        self.reason: str | None = None  # why a step on CUDA was not captured
+        self._after: Any = None
+        self.captured = check_bool(capture, "capture") and all(
+            t.device.type == "cuda" for t in inputs
+        )
         if self.captured and optimizer is not None:
             for group in optimizer.param_groups:
                 if group.get("capturable") is False:
@@ -147,48 +265,84 @@ class CapturedStep:
         if self.captured:
             self._capture(inputs)
 
+    @property
+    def after(self) -> Any:
+        """What ``after_backward`` returned at the latest call (None before the first)."""
+        if self.captured and isinstance(self._after, torch.Tensor):
+            return self._after.clone()  # the graph rewrites its output at every replay
+        return self._after
+
+    def matches(self, *inputs: Any) -> bool:
+        """Whether ``inputs`` have the example's number, shapes, dtypes and devices."""
+        return len(inputs) == len(self.shapes) and all(
+            isinstance(t, torch.Tensor) and (t.shape, t.dtype, t.device) == want
+            for t, want in zip(inputs, self.shapes, strict=False)
+        )
+
     def _clear_grads(self) -> None:
         for p in self.params:
             p.grad = None
 
-    def _eager(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
-        self._clear_grads()
-        loss = self.loss_fn(*inputs)
-        if not (isinstance(loss, torch.Tensor) and loss.dim() == 0):
-            raise TypeError(
-                f"loss_fn must return a scalar tensor, got {type(loss).__name__} "
-                f"{tuple(loss.shape) if isinstance(loss, torch.Tensor) else ''}"
-            )
-        loss.backward()
+    def _body(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """The step itself: what is recorded, and what runs eagerly."""
+        raw = self.loss_fn(*inputs)
+        result = _detached(raw)
+        (raw[0] if isinstance(raw, tuple) else raw).backward()
+        self._after = self.after_backward() if self.after_backward is not None else None
         if self.optimizer is not None:
             self.optimizer.step()
-        return loss.detach()
+        return result
+
+    def _eager(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        self._clear_grads()
+        return self._body(inputs)
+
+    def _refuse(self, why: str) -> None:
+        """Eager from now on (with a warning) when fallback is allowed; else ValueError."""
+        message = f"the step cannot be recorded in a CUDA graph: {why}"
+        if not self.fallback:
+            raise ValueError(message)
+        warnings.warn(f"{message}; it runs eagerly instead", RuntimeWarning, stacklevel=3)
+        self.captured, self.reason = False, why
 
     def _capture(self, inputs: Sequence[torch.Tensor]) -> None:
         self.static_inputs = [t.detach().clone() for t in inputs]
         opt = self.optimizer
+        dev = inputs[0].device
         values, state = _snapshot(self.params, opt)
-        side = torch.cuda.Stream(device=inputs[0].device)
-        side.wait_stream(torch.cuda.current_stream(inputs[0].device))
+        side = torch.cuda.Stream(device=dev)
+        side.wait_stream(torch.cuda.current_stream(dev))
         with torch.cuda.stream(side):  # warm-up away from the default stream, as PyTorch asks
-            for _ in range(self.warmup):
+            with _HostReads() as watch:
                 self._eager(self.static_inputs)
-        torch.cuda.current_stream(inputs[0].device).wait_stream(side)
+            for _ in range(self.warmup - 1):
+                self._eager(self.static_inputs)
+        torch.cuda.current_stream(dev).wait_stream(side)
         # undo the warm-up so that the first call makes the first update; in place, so that
         # the optimizer's state exists (and is not re-initialised) inside the graph
         _restore(self.params, values, opt, state)
+        if watch.found:
+            self._refuse("it reads device values on the host: " + "; ".join(watch.found))
+            return
         # gradients None while recording: the graph allocates them and every replay rewrites them
         self._clear_grads()
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            loss = self.loss_fn(*self.static_inputs)
-            loss.backward()
-            if opt is not None:
-                opt.step()
-        self.static_loss = loss.detach()
+        try:
+            with torch.cuda.graph(self.graph):
+                self.static_result = self._body(self.static_inputs)
+        except RuntimeError as error:
+            if not self.fallback:
+                raise
+            del self.graph
+            torch.cuda.synchronize(dev)
+            _restore(self.params, values, opt, state)
+            self._refuse(f"capture failed ({str(error).splitlines()[0]})")
+            return
+        self.static_grads = [p.grad for p in self.params]
 
-    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
-        """One step on ``inputs`` (same shapes, dtypes and device as the example); the loss."""
+    def __call__(self, *inputs: torch.Tensor) -> Any:
+        """One step on ``inputs`` (same shapes, dtypes and device as the example): the loss,
+        or the tuple loss_fn returns, detached."""
         if len(inputs) != len(self.shapes):
             raise ValueError(f"expected {len(self.shapes)} input tensor(s), got {len(inputs)}")
         for k, (t, (shape, dtype, dev)) in enumerate(zip(inputs, self.shapes, strict=True)):
@@ -200,8 +354,12 @@ class CapturedStep:
                     f"{dev}; got shape {tuple(t.shape)}, {t.dtype} on {t.device}"
                 )
         if not self.captured:
-            return self._eager(inputs)
-        for buffer, t in zip(self.static_inputs, inputs, strict=True):
-            buffer.copy_(t)
-        self.graph.replay()
-        return self.static_loss.clone()
+            result = self._eager(inputs)
+        else:
+            for buffer, t in zip(self.static_inputs, inputs, strict=True):
+                buffer.copy_(t)
+            self.graph.replay()
+            for p, g in zip(self.params, self.static_grads, strict=True):
+                p.grad = g  # the graph's own gradient buffers, whatever ran in between
+            result = tuple(t.clone() for t in self.static_result)
+        return result if len(result) > 1 else result[0]

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcourse._checks import check_int
+from seqcourse._checks import check_finite, check_int
 from seqcourse.gated import lstm_cell
 
 __all__ = [
@@ -61,9 +61,16 @@ def _tensor(x: Any, name: str, shape: str, dims: int) -> torch.Tensor:
         raise ValueError(f"{name} must have shape {shape}, got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} must hold finite values, got NaN or inf")
+    check_finite(x, name)  # no host read on CUDA: NTM.trace can be recorded in a CUDA graph
     return x
+
+
+def _first_row(like: torch.Tensor, B: int, rows: int) -> torch.Tensor:
+    """(B, rows) weightings all on row 0, of ``like``'s dtype and device. Written without
+    F.one_hot, which checks its ids on the host."""
+    w = like.new_zeros(B, rows)
+    w[:, 0] = 1.0
+    return w
 
 
 def _memory(memory: Any) -> torch.Tensor:
@@ -293,7 +300,7 @@ class NTM(nn.Module):
             raise ValueError(f"x must have {self.inputs} features, got shape {tuple(x.shape)}")
         B, T, _ = x.shape
         memory = x.new_full((B, self.rows, self.width), 1e-6)
-        w_read = F.one_hot(x.new_zeros(B, dtype=torch.long), self.rows).to(x.dtype)
+        w_read = _first_row(x, B, self.rows)
         w_write, r = w_read, x.new_zeros(B, self.width)
         h = c = x.new_zeros(B, self.hidden)
         outputs, writes, reads = [], [], []
@@ -338,7 +345,7 @@ def copy_machine(x: torch.Tensor, rows: int, beta: float = 100.0) -> dict[str, t
     one, zero = x.new_ones(B), x.new_zeros(B)
     forward = x.new_tensor([0.0, 0.0, 1.0]).expand(B, 3)  # s: one row on
     memory = x.new_zeros(B, rows, bits + 1)
-    w = F.one_hot(x.new_zeros(B, dtype=torch.long), rows).to(x.dtype)
+    w = _first_row(x, B, rows)
     blank = x.new_zeros(B, bits + 1)  # a key the location steps ignore (g = 0)
     writes, reads, out = [], [], []
     for t in range(T):

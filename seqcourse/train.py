@@ -41,7 +41,10 @@ models run as one: their parameters are stacked along a new first dimension
 the gradient of each seed's own loss: clipped per seed and passed to an elementwise optimizer
 (Adam), the S runs are the S separate runs, to rounding, at the cost of one run with S times
 the arithmetic. Modules whose forward is one fused kernel (nn.RNN, nn.LSTM, nn.GRU) have no
-vmap rule; they train with ``batched=False``, one seed after the other.
+vmap rule; they train with ``batched=False``, one seed after the other. On a GPU the stacked
+step (forward, backward, per-seed clipping, Adam) is recorded once as a CUDA graph and
+replayed (``seqcourse.graphs.CapturedStep``; Adam is then built with ``capturable=True``);
+a step that reads device values on the host runs eagerly, after a warning.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from seqcourse._checks import check_int, check_positive
+from seqcourse.graphs import CapturedStep
 
 __all__ = [
     "History",
@@ -84,6 +88,7 @@ Batches = Iterable[tuple[Any, Any]] | Callable[[], Iterable[tuple[Any, Any]]]
 ValFn = Callable[[nn.Module], "float | Mapping[str, float]"]
 
 _CLIP_EPS = 1e-6  # added to the norm, as torch.nn.utils.clip_grad_norm_ does
+_MAX_GRAPHS = 2  # CUDA graphs train_seeds records (one per batch shape) before going eager
 
 
 # ---------------------------------------------------------------------------- validation
@@ -508,7 +513,8 @@ def train_seeds(
         ``torch.func.vmap`` (module docstring), the same runs to rounding, faster for models
         written as many small operations; False trains them one after the other with
         ``train``. None (default): False when the model holds an nn.RNN, nn.LSTM or nn.GRU
-        (their fused kernels have no vmap rule), True otherwise.
+        (their fused kernels have no vmap rule), True otherwise. On CUDA the batched step is
+        replayed as a CUDA graph, one per batch shape (at most two; further shapes eager).
     """
     seeds = [check_int(s, "seed", low=0) for s in seeds]
     if not seeds:
@@ -582,9 +588,19 @@ def _train_stacked(models, batches, loss_fn, lr, clip, val_fn, val_every, stop, 
 
     batched_forward = vmap(forward, in_dims=(0, 0, None))  # -> (S, ...) outputs
     batched_loss = vmap(loss_fn, in_dims=(0, None))  # -> (S,) losses
-    optimizer = torch.optim.Adam(params.values(), lr=lr)  # elementwise: S separate Adams
+    # elementwise: S separate Adams; capturable keeps its step count on the GPU for the graph
+    optimizer = torch.optim.Adam(params.values(), lr=lr, capturable=dev.type == "cuda")
     histories = [History() for _ in range(S)]
     running = list(range(S))  # the seeds not stopped yet
+
+    def objective(x, y):  # what is back-propagated, and the S losses for the histories
+        losses = batched_loss(batched_forward(params, buffers, x), y)  # (S,)
+        return losses.sum(), losses.detach()  # seed k's parameters get d loss_k only
+
+    def clip_per_seed():  # the S norms before clipping
+        return _per_seed_clip([p.grad for p in params.values() if p.grad is not None], clip)
+
+    steps: list[CapturedStep] = []  # one per batch shape, recorded as a CUDA graph on a GPU
 
     def unstack(k: int) -> None:  # copy seed k's slice into models[k]
         with torch.no_grad():
@@ -595,11 +611,22 @@ def _train_stacked(models, batches, loss_fn, lr, clip, val_fn, val_every, stop, 
         if not running:
             break
         x, y = _to(x, dev), _to(y, dev)
-        optimizer.zero_grad(set_to_none=True)
-        losses = batched_loss(batched_forward(params, buffers, x), y)  # (S,)
-        losses.sum().backward()  # seed k's parameters get d loss_k only
-        norms = _per_seed_clip([p.grad for p in params.values() if p.grad is not None], clip)
-        optimizer.step()
+        step = next((s for s in steps if s.matches(x, y)), None)
+        if step is None:
+            # a new shape: a new graph, up to _MAX_GRAPHS of them; eager (on CUDA too) after that
+            capture = len(steps) < _MAX_GRAPHS
+            step = CapturedStep(
+                objective,
+                (x, y),
+                optimizer,
+                after_backward=clip_per_seed,
+                fallback=True,
+                capture=capture,
+            )
+            if capture:
+                steps.append(step)
+        _, losses = step(x, y)
+        norms = step.after
         losses_now, norms_now = losses[running].tolist(), norms[running].tolist()
         for k, loss, norm in zip(running, losses_now, norms_now, strict=True):
             histories[k].record(loss, norm)
@@ -767,17 +794,21 @@ def sequence_cross_entropy(
     logits: (B, T, V); targets: (B, T) long, ``ignore_index`` where no label is defined.
     loss = -(1/|M|) sum_{(b,t) in M} log softmax(logits_{b,t})[y_{b,t}], M the labelled
     positions; 0 (still differentiable) when M is empty, where ``F.cross_entropy`` gives NaN.
+    The count |M| stays on the device (no host read), so the loss can be recorded in a CUDA
+    graph (``seqcourse.graphs``).
     """
     if logits.ndim != 3 or targets.shape != logits.shape[:2]:
         raise ValueError(
             f"logits must be (B, T, V) and targets (B, T), got {tuple(logits.shape)} and "
             f"{tuple(targets.shape)}"
         )
-    if not bool((targets != ignore_index).any()):
-        return logits.sum() * 0.0
-    return F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=ignore_index
+    total = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]),
+        targets.reshape(-1),
+        ignore_index=ignore_index,
+        reduction="sum",
     )
+    return total / (targets != ignore_index).sum().clamp(min=1)
 
 
 # ---------------------------------------------------------------------------- evaluation

@@ -10,8 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from seqcourse.gated import LSTM
-from seqcourse.graphs import CapturedStep, _restore, _snapshot
+from seqcourse import _checks
+from seqcourse.deep import DeepOutput, DeepTransitionRNN, StackedRNN
+from seqcourse.delays import DelayRNN
+from seqcourse.gated import GRU, GRU_VARIANTS, LSTM, LSTM_VARIANTS, init_recurrent_
+from seqcourse.graphs import CapturedStep, _restore, _snapshot, host_reads
+from seqcourse.memory import NTM
+from seqcourse.rnn import ElmanRNN, LeakyRNN
+from seqcourse.train import LastStep, Minibatches, sequence_cross_entropy, train_seeds
 
 
 def make(device: str = "cpu") -> tuple[nn.Module, nn.Module]:
@@ -209,3 +215,256 @@ def test_cuda_graph_with_adam_keeps_its_moments():
         else:
             runs.append(eager_run(rnn, head, data, opt))
     assert runs[1] == pytest.approx(runs[0], rel=1e-4, abs=1e-5)
+
+
+# ---------------------------------------------------------------------------- host reads
+class _ItemInBackward(torch.autograd.Function):
+    """Identity whose backward reads a value on the host, as a careless custom layer might."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        scale = float(grad.abs().max())  # the host read
+        return grad * (1.0 if scale < 1e30 else 0.0)
+
+
+def test_host_reads_names_each_kind_of_read_once():
+    x = torch.randn(6, 3)
+    mask = x[:, 0] > 0
+
+    def step():
+        if x.sum() > -1e9:  # bool() of a tensor
+            pass
+        x.max().item()  # the same kind again: listed once
+        _ = x[mask]  # boolean-mask indexing
+        torch.nonzero(x > 0)
+        torch.unique(x.round())
+
+    found = host_reads(step)
+    assert found[0] == ".item() / bool() / int() / float() of a tensor"
+    assert len(found) == len(set(found)) == 4
+    assert any("boolean mask" in why for why in found)
+    assert any(why.startswith("nonzero") for why in found)
+    assert any(why == "unique" for why in found)
+    ids = torch.arange(4)
+    assert host_reads(lambda: ids.repeat_interleave(2)) == []  # the size is known
+    assert host_reads(lambda: ids.repeat_interleave(ids + 1)) == [
+        "repeat_interleave by a tensor of repeats, without output_size"
+    ]
+    assert host_reads(lambda: ids.repeat_interleave(ids + 1, output_size=10)) == []
+
+
+def test_host_reads_sees_the_backward_pass_and_passes_clean_steps():
+    rnn, head = make()
+    x, y = batches(1)[0]
+    # not Adam: on the CPU its step counter is read on the host (capturable=True, the GPU
+    # form, exists only for GPUs)
+    opt = torch.optim.SGD([*rnn.parameters(), *head.parameters()], lr=0.01, momentum=0.9)
+
+    def clean():
+        loss = loss_of(rnn, head)(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(rnn.parameters(), 1.0, foreach=True)
+        opt.step()
+
+    def dirty():
+        out, _ = rnn(x)
+        head(_ItemInBackward.apply(out[:, -1])).sum().backward()
+
+    with pytest.MonkeyPatch.context() as mp:  # the finiteness check as on a capturing GPU
+        mp.setattr(_checks, "_on_cuda", lambda t: True)
+        mp.setattr(torch.cuda, "is_current_stream_capturing", lambda: True)
+        assert host_reads(clean) == []
+        assert host_reads(dirty) == [".item() / bool() / int() / float() of a tensor"]
+    # on the CPU the check itself reads the answer on the host, and is seen doing so
+    assert host_reads(lambda: rnn(x)) == [".item() / bool() / int() / float() of a tensor"]
+    with pytest.raises(TypeError, match="fn must be callable, got int"):
+        host_reads(3)
+
+
+def test_tuple_results_and_after_backward_on_the_eager_path():
+    """loss_fn may return (loss, extras); after_backward runs between backward and step."""
+    rnn, head = make()
+    ref_rnn, ref_head = copy.deepcopy(rnn), copy.deepcopy(head)
+    params = [*rnn.parameters(), *head.parameters()]
+    ref_params = [*ref_rnn.parameters(), *ref_head.parameters()]
+    data = batches(3)
+    opt = torch.optim.SGD(params, lr=0.5)
+    ref_opt = torch.optim.SGD(ref_params, lr=0.5)
+
+    def loss_fn(x, y):
+        out, _ = rnn(x)
+        per_row = nn.functional.cross_entropy(head(out[:, -1]), y, reduction="none")
+        return per_row.mean(), per_row
+
+    step = CapturedStep(
+        loss_fn,
+        data[0],
+        opt,
+        after_backward=lambda: torch.nn.utils.clip_grad_norm_(params, 0.1),
+    )
+    assert step.after is None
+    for x, y in data:
+        loss, per_row = step(x, y)
+        ref_opt.zero_grad(set_to_none=True)
+        out, _ = ref_rnn(x)
+        want = nn.functional.cross_entropy(ref_head(out[:, -1]), y, reduction="none")
+        want.mean().backward()
+        norm = torch.nn.utils.clip_grad_norm_(ref_params, 0.1)
+        ref_opt.step()
+        assert torch.equal(per_row, want.detach()) and torch.equal(loss, want.mean().detach())
+        assert torch.equal(step.after, norm)
+        assert not per_row.requires_grad
+    for a, b in zip(params, ref_params, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_new_arguments_are_checked_and_refusal_is_explained():
+    rnn, head = make()
+    x, y = batches(1)[0]
+    fn, ps = loss_of(rnn, head), list(rnn.parameters())
+    with pytest.raises(TypeError, match="after_backward must be callable or None, got int"):
+        CapturedStep(fn, (x, y), parameters=ps, after_backward=1)
+    with pytest.raises(TypeError, match="fallback must be a bool, got int 1"):
+        CapturedStep(fn, (x, y), parameters=ps, fallback=1)
+    with pytest.raises(TypeError, match="capture must be a bool, got str"):
+        CapturedStep(fn, (x, y), parameters=ps, capture="yes")
+    with pytest.raises(TypeError, match=r"loss_fn must return a scalar tensor, or a tuple"):
+        CapturedStep(lambda x, y: (rnn(x)[0], 1), (x, y), parameters=ps)(x, y)
+    step = CapturedStep(fn, (x, y), parameters=ps)
+    assert step.matches(x, y) and not step.matches(x[:2], y) and not step.matches(x)
+    with pytest.raises(ValueError, match="cannot be recorded in a CUDA graph: it reads"):
+        step._refuse("it reads device values on the host: .item()")
+    lenient = CapturedStep(fn, (x, y), parameters=ps, fallback=True)
+    with pytest.warns(RuntimeWarning, match="it runs eagerly instead"):
+        lenient._refuse("a reason")
+    assert not lenient.captured and lenient.reason == "a reason"
+
+
+# the recurrent models the pages train with train_seeds, at toy size: (build, targets kind)
+class _Tagger(nn.Module):
+    def __init__(self, rnn: nn.Module, width: int, classes: int = 3):
+        super().__init__()
+        self.rnn, self.head = rnn, nn.Linear(width, classes)
+
+    def forward(self, x):
+        out = self.rnn(x)
+        return self.head(out[0] if isinstance(out, tuple) else out)
+
+
+STACKED_MODELS = {
+    "elman": lambda: LastStep(ElmanRNN(3, 6), 3),
+    "elman_bi_2layers": lambda: _Tagger(ElmanRNN(3, 6, num_layers=2, bidirectional=True), 12),
+    "irnn": lambda: LastStep(init_recurrent_(ElmanRNN(3, 6, nonlinearity="relu"), "identity"), 3),
+    "leaky": lambda: _Tagger(LeakyRNN(3, 6), 6),
+    "delay": lambda: LastStep(DelayRNN(3, 6, 2), 3),
+    "deep_transition": lambda: _Tagger(DeepTransitionRNN(3, 6, shortcut=True), 6),
+    "deep_output": lambda: nn.Sequential(ElmanRNN(3, 6), _First(), DeepOutput(6, 3)),
+    "stacked_skips": lambda: _Tagger(StackedRNN(3, 6, 2, input_skip=True, output_skip=True), 12),
+    **{f"lstm_{v}": (lambda v=v: LastStep(LSTM(3, 6, variant=v), 3)) for v in LSTM_VARIANTS},
+    "lstm_forget_bias": lambda: LastStep(LSTM(3, 6, forget_bias=1.0), 3),
+    "lstm_ln_ba": lambda: LastStep(LSTM(3, 6, layer_norm="ba"), 3),
+    "lstm_ln_per_gate": lambda: LastStep(LSTM(3, 6, layer_norm="per_gate"), 3),
+    **{f"gru_{v}": (lambda v=v: LastStep(GRU(3, 6, variant=v), 3)) for v in GRU_VARIANTS},
+    "ntm": lambda: NTM(3, 3, hidden=6, rows=4, width=3),
+}
+
+
+class _First(nn.Module):
+    def forward(self, out):
+        return out[0]
+
+
+@pytest.mark.parametrize("name", sorted(STACKED_MODELS))
+def test_train_seeds_step_reads_nothing_back(name):
+    """train_seeds records its stacked step as a CUDA graph on a GPU. Here, on the CPU, one
+    run of it with the finiteness checks switched to their capturing-GPU form must not read
+    a device value on the host (a read would make the GPU run fall back to eager). Losses
+    and norms are read after the step, by copies to the CPU, which the CPU cannot show.
+    Adam is swapped for SGD with momentum: Adam reads its step counter on the host on the
+    CPU; on a GPU train_seeds builds it with capturable=True, which keeps it there."""
+    build = STACKED_MODELS[name]
+    torch.manual_seed(0)
+    sequence_out = name in {"elman_bi_2layers", "leaky", "deep_transition", "stacked_skips"}
+    sequence_out |= name in {"deep_output", "ntm"}
+    x = torch.randn(16, 5, 3)
+    y = torch.randint(3, (16, 5) if sequence_out else (16,))
+    if name == "ntm":  # bits to copy, as in chapter 7
+        y, loss = torch.rand(16, 5, 3).round(), nn.functional.binary_cross_entropy_with_logits
+    elif sequence_out:
+        y[0, 0] = -100  # an unlabelled position, masked on the device
+        loss = sequence_cross_entropy
+    else:
+        loss = nn.functional.cross_entropy
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_checks, "_on_cuda", lambda t: True)
+        mp.setattr(torch.cuda, "is_current_stream_capturing", lambda: True)
+        mp.setattr(torch.optim, "Adam", lambda ps, lr, capturable: torch.optim.SGD(ps, lr, 0.9))
+        found = host_reads(
+            train_seeds, build, [0, 1], Minibatches(x, y, 8, 2, seed=0), loss, 1e-2,
+            clip=1.0, batched=True, progress=False,
+        )  # fmt: skip
+    assert found == []
+
+
+def test_the_check_above_can_fail():
+    """The same run with a loss that branches on a value is caught: the test above is not
+    vacuous."""
+
+    def reading_loss(logits, y):
+        loss = nn.functional.cross_entropy(logits, y)
+        return loss * 2 if y.sum() > 0 else loss  # y is the shared minibatch: a real read
+
+    x, y = torch.randn(16, 5, 3), torch.randint(3, (16,))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_checks, "_on_cuda", lambda t: True)
+        mp.setattr(torch.cuda, "is_current_stream_capturing", lambda: True)
+        mp.setattr(torch.optim, "Adam", lambda ps, lr, capturable: torch.optim.SGD(ps, lr, 0.9))
+        found = host_reads(
+            train_seeds, STACKED_MODELS["elman"], [0, 1], Minibatches(x, y, 8, 2, seed=0),
+            reading_loss, 1e-2, batched=True, progress=False,
+        )  # fmt: skip
+    assert found == [".item() / bool() / int() / float() of a tensor"]
+
+
+def test_train_seeds_with_changing_batch_shapes():
+    """Three batch shapes: two get a step each (graphs on a GPU), the third runs eagerly;
+    on the CPU all three are the plain step, so the run equals seeds trained one by one."""
+    g = torch.Generator().manual_seed(3)
+    data = [
+        (torch.randn(4, t, 3, generator=g), torch.randint(3, (4,), generator=g))
+        for t in (5, 6, 7, 5, 6, 7)
+    ]
+    args = (STACKED_MODELS["elman"], [1, 2], data, nn.functional.cross_entropy, 1e-2)
+    together = train_seeds(*args, batched=True, clip=1.0, progress=False)
+    apart = train_seeds(*args, batched=False, clip=1.0, progress=False)
+    for a, b in zip(together.histories, apart.histories, strict=True):
+        assert a.loss == pytest.approx(b.loss, rel=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_train_seeds_graphed_equals_eager(monkeypatch):
+    """On a GPU train_seeds replays a graph; with no graph allowed it runs the same steps
+    eagerly. Both give the same losses to rounding, and a step that reads back warns."""
+    import seqcourse.train as train_module
+
+    x, y = torch.randn(64, 20, 3), torch.randint(3, (64,))
+    build = lambda: STACKED_MODELS["lstm_vanilla"]().cuda()  # noqa: E731
+    args = ([0, 1, 2], Minibatches(x, y, 16, 20, seed=0), nn.functional.cross_entropy, 1e-2)
+    graphed = train_seeds(build, *args, clip=1.0, progress=False)
+    monkeypatch.setattr(train_module, "_MAX_GRAPHS", 0)
+    eager = train_seeds(build, *args, clip=1.0, progress=False)
+    for a, b in zip(graphed.histories, eager.histories, strict=True):
+        assert a.loss == pytest.approx(b.loss, rel=1e-4, abs=1e-5)
+        assert a.grad_norm == pytest.approx(b.grad_norm, rel=1e-4, abs=1e-5)
+    monkeypatch.setattr(train_module, "_MAX_GRAPHS", 2)
+
+    def reading_loss(logits, y):
+        loss = nn.functional.cross_entropy(logits, y)
+        return loss * 2 if y.sum() > 0 else loss
+
+    with pytest.warns(RuntimeWarning, match="cannot be recorded in a CUDA graph: it reads"):
+        train_seeds(build, [0], args[1], reading_loss, 1e-2, progress=False)
