@@ -10,6 +10,7 @@ Chromium opens every page (.ci/browser_check.py).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -64,6 +65,17 @@ def test_notebook_is_committed_without_outputs(path: Path) -> None:
         f"cells {dirty} of {path.relative_to(ROOT)} carry outputs or execution counts; "
         "clear them (the book build executes notebooks)"
     )
+
+
+@pytest.mark.parametrize("path", committed_notebooks(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_cells_have_unique_ids(path: Path) -> None:
+    """nbformat 4.5 cells carry an id; a cell pasted in by a script without one makes every
+    later read warn, and future nbformat versions refuse it."""
+    cells = json.loads(path.read_text())["cells"]
+    ids = [cell.get("id") for cell in cells]
+    missing = [k for k, i in enumerate(ids) if not i]
+    assert not missing, f"cells {missing} of {path.relative_to(ROOT)} have no id"
+    assert len(set(ids)) == len(ids), f"{path.relative_to(ROOT)} repeats a cell id"
 
 
 class _Links(HTMLParser):
