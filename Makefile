@@ -26,7 +26,7 @@ SCALE ?=
 SHIFT ?=
 JOBS ?= 2
 
-.PHONY: help book test lab assignments bench clean run-notebooks grade check-book
+.PHONY: help book test lab assignments bench clean run-notebooks grade check-book wheels
 
 help:
 	@echo "make book         execute every notebook and build the HTML book into _build/html"
@@ -38,6 +38,8 @@ help:
 	@echo "make bench        run every bench/*.py"
 	@echo "make run-notebooks [SCALE=cpu|gpu] [SHIFT=n] [JOBS=n]  execute every page with nbclient alone"
 	@echo "make grade CHAPTER=04_lstm_gru SUBMISSIONS=dir [GRADE_JOBS=n] [TIMEOUT=s]  grade a class into dir/gradebook.csv"
+	@echo "make wheels       the pages' libraries as Python 3.12 wheels in .whl/1, .whl/2 for a bare GPU machine"
+	@echo "                  (then .ci/gpu_check.sh there: see its header)"
 	@echo "make clean        remove _build and caches (keeps the venv and the committed student notebooks)"
 
 # Install the package with the given extras: .installed-<extras>-<hash of pyproject.toml>.
@@ -84,6 +86,9 @@ bench: $(VENV)/.installed-bench-$(DEPS_HASH)
 	@set -e; shopt -s nullglob; scripts=(bench/*.py); \
 	[ $${#scripts[@]} -gt 0 ] || { echo "no bench/*.py yet"; exit 0; }; \
 	for script in "$${scripts[@]}"; do echo "=== $$script"; $(PYTHON) "$$script"; done
+
+wheels: $(SETUP)
+	$(PYTHON) .ci/wheels.py
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache

@@ -156,3 +156,39 @@ def test_student_install_cell_does_nothing_where_everything_is_installed():
     finally:
         subprocess.run = real_run
     assert calls == []
+
+
+def test_wheels_follow_requirements_and_leave_out_what_the_device_has():
+    wheels = load("wheels")
+    pins = wheels.closure(["nbclient", "scikit-learn"], "3.12")
+    assert {"nbclient", "jupyter-client", "traitlets", "scikit-learn", "scipy"} <= set(pins)
+    assert not {"torch", "numpy", "matplotlib", "tqdm", "pytest"} & set(pins)
+    from importlib import metadata
+
+    assert pins["nbclient"] == metadata.version("nbclient")  # the version installed here
+
+
+def test_wheels_are_packed_into_carryable_folders(tmp_path):
+    wheels = load("wheels")
+    files = []
+    for name, size in [("a", 50), ("b", 30), ("c", 25), ("d", 5), ("e", 70)]:
+        path = tmp_path / f"{name}.whl"
+        path.write_bytes(b"x" * size)
+        files.append(path)
+    groups = wheels.pack(files, limit=60)
+    assert sorted(p.name for g in groups for p in g) == sorted(p.name for p in files)
+    sizes = [sum(p.stat().st_size for p in g) for g in groups]
+    assert sizes[0] == 70 and all(s <= 60 for s in sizes[1:])  # too large: alone
+    assert len(groups) == 3  # 70 | 50 + 5 | 30 + 25
+
+
+def test_gpu_check_script_is_valid_bash_and_refuses_unknown_steps(tmp_path):
+    script = ROOT / ".ci" / "gpu_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    done = subprocess.run(
+        ["bash", str(script), "nonsense"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "OUT": str(tmp_path)},
+    )
+    assert done.returncode == 64 and "unknown step nonsense" in done.stdout
