@@ -295,7 +295,11 @@ class CapturedStep:
 
     def _eager(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         self._clear_grads()
-        return self._body(inputs)
+        with warnings.catch_warnings():
+            # a capturable Adam warns when it steps outside a capture, as the warm-up and an
+            # eager fallback do by design
+            warnings.filterwarnings("ignore", message=".*capturable=True.*", category=UserWarning)
+            return self._body(inputs)
 
     def _refuse(self, why: str) -> None:
         """Eager from now on (with a warning) when fallback is allowed; else ValueError."""
