@@ -443,13 +443,15 @@ class SeedRuns:
     """What ``train_seeds`` returns: per seed, the trained model and its ``History``.
 
     seconds: the wall time of all seeds together. ``models[k]`` holds the weights at the
-    validation where ``stop`` ended seed k, or at the last step.
+    validation where ``stop`` ended seed k, or at the last step. graphed: how many of the
+    training steps replayed a CUDA graph (0 off CUDA, and for seeds trained one by one).
     """
 
     seeds: list[int]
     models: list[nn.Module]
     histories: list[History]
     seconds: float
+    graphed: int = 0
 
 
 def median_range(values: Sequence[float], fmt: str = ".3f") -> str:
@@ -537,10 +539,11 @@ def train_seeds(
     if batched is None:
         batched = not any(isinstance(m, nn.RNNBase) for m in models[0].modules())
     start = time.perf_counter()
+    graphed = 0
     if batched:
         bar = tqdm(total=_len_or_none(batches), desc=f"{len(seeds)} seeds", disable=not progress)
         with bar:
-            histories = _train_stacked(
+            histories, graphed = _train_stacked(
                 models, batches, loss_fn, lr, clip, val_fn, val_every, stop, bar
             )
     else:
@@ -548,7 +551,7 @@ def train_seeds(
             _train_one(model, batches, loss_fn, lr, clip, val_fn, val_every, stop, progress)
             for model in models
         ]
-    return SeedRuns(seeds, models, histories, time.perf_counter() - start)
+    return SeedRuns(seeds, models, histories, time.perf_counter() - start, graphed)
 
 
 def _train_one(model, batches, loss_fn, lr, clip, val_fn, val_every, stop, progress):
@@ -578,7 +581,8 @@ def _train_one(model, batches, loss_fn, lr, clip, val_fn, val_every, stop, progr
 
 
 def _train_stacked(models, batches, loss_fn, lr, clip, val_fn, val_every, stop, bar):
-    """All seeds at once: vmap over the stacked parameters (see the module docstring)."""
+    """All seeds at once: vmap over the stacked parameters (see the module docstring).
+    Returns the histories and the number of steps that replayed a CUDA graph."""
     S, dev = len(models), _model_device(models[0], None)
     params, buffers = stack_module_state(models)  # name -> (S, ...) leaf tensors
     base = copy.deepcopy(models[0]).to("meta").train()  # the architecture, without weights
@@ -601,6 +605,7 @@ def _train_stacked(models, batches, loss_fn, lr, clip, val_fn, val_every, stop, 
         return _per_seed_clip([p.grad for p in params.values() if p.grad is not None], clip)
 
     steps: list[CapturedStep] = []  # one per batch shape, recorded as a CUDA graph on a GPU
+    graphed = 0  # steps that replayed a graph
 
     def unstack(k: int) -> None:  # copy seed k's slice into models[k]
         with torch.no_grad():
@@ -627,6 +632,7 @@ def _train_stacked(models, batches, loss_fn, lr, clip, val_fn, val_every, stop, 
                 steps.append(step)
         _, losses = step(x, y)
         norms = step.after
+        graphed += step.captured
         losses_now, norms_now = losses[running].tolist(), norms[running].tolist()
         for k, loss, norm in zip(running, losses_now, norms_now, strict=True):
             histories[k].record(loss, norm)
@@ -644,7 +650,7 @@ def _train_stacked(models, batches, loss_fn, lr, clip, val_fn, val_every, stop, 
         unstack(k)
         if val_fn is not None and val_every is None:
             _validate(models[k], val_fn, histories[k])
-    return histories
+    return histories, graphed
 
 
 # ---------------------------------------------------------------------------- TBPTT

@@ -441,6 +441,7 @@ def test_train_seeds_with_changing_batch_shapes():
     args = (STACKED_MODELS["elman"], [1, 2], data, nn.functional.cross_entropy, 1e-2)
     together = train_seeds(*args, batched=True, clip=1.0, progress=False)
     apart = train_seeds(*args, batched=False, clip=1.0, progress=False)
+    assert together.graphed == apart.graphed == 0  # no GPU here
     for a, b in zip(together.histories, apart.histories, strict=True):
         assert a.loss == pytest.approx(b.loss, rel=1e-5)
 
@@ -455,8 +456,10 @@ def test_cuda_train_seeds_graphed_equals_eager(monkeypatch):
     build = lambda: STACKED_MODELS["lstm_vanilla"]().cuda()  # noqa: E731
     args = ([0, 1, 2], Minibatches(x, y, 16, 20, seed=0), nn.functional.cross_entropy, 1e-2)
     graphed = train_seeds(build, *args, clip=1.0, progress=False)
+    assert graphed.graphed == 20
     monkeypatch.setattr(train_module, "_MAX_GRAPHS", 0)
     eager = train_seeds(build, *args, clip=1.0, progress=False)
+    assert eager.graphed == 0
     for a, b in zip(graphed.histories, eager.histories, strict=True):
         assert a.loss == pytest.approx(b.loss, rel=1e-4, abs=1e-5)
         assert a.grad_norm == pytest.approx(b.grad_norm, rel=1e-4, abs=1e-5)
