@@ -26,11 +26,13 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import sys
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
@@ -44,6 +46,24 @@ def book_pages() -> list[Path]:
 
 
 KERNEL_START_ATTEMPTS = 2
+WARNING_LINE = re.compile(r"\b([A-Z]\w*Warning): (.+)")
+
+
+def warnings_in(notebook: Any) -> list[str]:
+    """'Category: message' of every warning the cells printed (stderr), each once, in order.
+    On a GPU this is where a training step that could not be recorded as a CUDA graph says so
+    (``seqcourse.graphs``: 'RuntimeWarning: the step cannot be recorded ...')."""
+    found: list[str] = []
+    for cell in notebook.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "stream" or out.get("name") != "stderr":
+                continue
+            for line in out.get("text", "").splitlines():
+                match = WARNING_LINE.search(line)
+                text = f"{match.group(1)}: {match.group(2).strip()[:200]}" if match else ""
+                if text and text not in found:
+                    found.append(text)
+    return found
 
 
 def _kernel_did_not_start(err: BaseException) -> bool:
@@ -115,6 +135,7 @@ def _execute_once(path: Path, cell_timeout: int) -> tuple[dict[str, object], Exc
         "status": status,
         "seconds": round(time.perf_counter() - start, 1),
         "error": error,
+        "warnings": warnings_in(notebook),
     }
     return record, failure
 
@@ -165,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {result['status']:4}  {result['seconds']:6.1f}s  {result['notebook']}")
             if result["error"]:
                 print(f"        {result['error']}")
+            for warning in result.get("warnings", []):
+                print(f"        {warning}")
             sys.stdout.flush()
     wall = time.perf_counter() - start
     results.sort(key=lambda r: str(r["notebook"]))

@@ -34,6 +34,7 @@ def test_runner_reports_pass_fail_seconds_and_the_environment(tmp_path):
         tmp_path / "good.ipynb",
         "import os\nfrom seqcourse import seed_everything",
         "assert os.environ['SEQCOURSE_SEED_SHIFT'] == '5' and seed_everything(1) == 6",
+        "import warnings\nwarnings.warn('the step cannot be recorded', RuntimeWarning)",
     )
     bad = notebook(tmp_path / "bad.ipynb", "x = 1", "assert x == 2, 'x is not 2'")
     out = tmp_path / "run.json"
@@ -51,6 +52,9 @@ def test_runner_reports_pass_fail_seconds_and_the_environment(tmp_path):
     record = json.loads(out.read_text())
     status = {Path(r["notebook"]).name: r for r in record["results"]}
     assert status["good.ipynb"]["status"] == "pass"
+    assert status["good.ipynb"]["warnings"] == ["RuntimeWarning: the step cannot be recorded"]
+    assert "        RuntimeWarning: the step cannot be recorded" in printed.splitlines()
+    assert status["bad.ipynb"]["warnings"] == []
     assert status["bad.ipynb"]["status"] == "FAIL"
     assert "cell 1" in status["bad.ipynb"]["error"] and "x is not 2" in status["bad.ipynb"]["error"]
     assert record["python"] == ".".join(map(str, sys.version_info[:3]))
