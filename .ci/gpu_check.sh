@@ -12,6 +12,7 @@
 #   tests    the unit tests that exercise CUDA (graphs, training loop, runtime, checks, layers)
 #   bench    bench/lstm_bench.py --device cuda: eager, graphed and cuDNN side by side
 #   pages    every book page with .ci/run_notebooks.py, six kernels, at the device's scale
+#            (pages1/2 and pages2/2: every other page, to split the run over two calls)
 # Output goes to $OUT (the device tool brings it back) or _build/gpu; the exit status is that
 # of the first step that failed.
 set -u
@@ -65,10 +66,13 @@ PY
         timeout 240 python bench/lstm_bench.py --device cuda 2>&1 | tee "$out/lstm_bench.txt"
         [ "${PIPESTATUS[0]}" -eq 0 ] || fail 3
         ;;
-    pages)
-        note pages
-        timeout 540 python .ci/run_notebooks.py --jobs 6 --json "$out/notebooks.json" 2>&1 \
-            | grep -v "WARNING\|MissingIDField\|_validate(" | tee "$out/notebooks.txt"
+    pages | pages[1-9]/[1-9])
+        # "pages" runs every page; "pages1/2" and "pages2/2" split them over two calls
+        note "$step"
+        part=${step#pages}
+        tag=${part/\//of}
+        timeout 540 python .ci/run_notebooks.py --jobs 6 ${part:+--part "$part"} \
+            --json "$out/notebooks$tag.json" 2>&1 | tee "$out/notebooks$tag.txt"
         [ "${PIPESTATUS[0]}" -eq 0 ] || fail 4
         ;;
     *)

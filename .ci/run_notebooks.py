@@ -8,6 +8,7 @@ GPU machine with a bare PyTorch can run the whole book:
     python .ci/run_notebooks.py --scale cpu --jobs 6  # CPU sizes, six kernels at a time
     python .ci/run_notebooks.py --shift 37 book/04_lstm_gru/temporal_order.ipynb
     make run-notebooks SCALE=gpu SHIFT=0              # the same through make
+    python .ci/run_notebooks.py --part 1/2            # every other page (then --part 2/2)
 
 The executed pages are the chapters, their section pages, the labs and the appendix's
 notebook pages (not the assignment sources, which tests/test_assignments.py grades with
@@ -149,9 +150,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", "-j", type=int, default=2, help="kernels at a time")
     parser.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell")
     parser.add_argument("--json", type=Path, help="also write the table to this file")
+    parser.add_argument(
+        "--part", help="k/n: only pages k, k+n, k+2n, ... of the sorted list (split a long run)"
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    part = None
+    if args.part is not None:
+        k, _, n = args.part.partition("/")
+        if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+            parser.error(f"--part must be k/n with 1 <= k <= n, got {args.part!r}")
+        part = (int(k), int(n))
 
     for var, value in (
         ("SEQCOURSE_SCALE", args.scale),
@@ -172,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     from seqcourse.runtime import describe
 
     notebooks = [p.resolve() for p in args.notebooks] or book_pages()
+    if part is not None:
+        notebooks = sorted(notebooks)[part[0] - 1 :: part[1]]
     line = describe()
     print(f"{line} | {args.jobs} kernels x {threads} threads | Python {platform.python_version()}")
     sys.stdout.flush()

@@ -196,3 +196,20 @@ def test_gpu_check_script_is_valid_bash_and_refuses_unknown_steps(tmp_path):
         env={"PATH": "/usr/bin:/bin", "OUT": str(tmp_path)},
     )
     assert done.returncode == 64 and "unknown step nonsense" in done.stdout
+
+
+def test_runner_part_takes_every_nth_page(tmp_path):
+    pages = [notebook(tmp_path / f"p{k}.ipynb", f"x = {k}") for k in range(5)]
+    script = [sys.executable, str(ROOT / ".ci" / "run_notebooks.py")]
+    out = tmp_path / "run.json"
+    done = subprocess.run(
+        [*script, *map(str, pages), "--part", "2/2", "--json", str(out), "--jobs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    ran = [Path(r["notebook"]).name for r in json.loads(out.read_text())["results"]]
+    assert ran == ["p1.ipynb", "p3.ipynb"]
+    bad = subprocess.run([*script, "--part", "3/2"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--part must be k/n with 1 <= k <= n" in bad.stderr
