@@ -12,7 +12,9 @@
 #   tests    the unit tests that exercise CUDA (graphs, training loop, runtime, checks, layers)
 #   bench    bench/lstm_bench.py --device cuda: eager, graphed and cuDNN side by side
 #   pages    every book page with .ci/run_notebooks.py, six kernels, at the device's scale
-#            (pages1/2 and pages2/2: every other page, to split the run over two calls)
+#            (pages1/2 and pages2/2: every other page, to split the run over two calls;
+#            SCALE=cpu bash .ci/gpu_check.sh pages runs them at the CPU's sizes, which every
+#            page must also pass on a GPU)
 # Output goes to $OUT (the device tool brings it back) or _build/gpu; the exit status is that
 # of the first step that failed.
 set -u
@@ -70,9 +72,10 @@ PY
         # "pages" runs every page; "pages1/2" and "pages2/2" split them over two calls
         note "$step"
         part=${step#pages}
-        tag=${part/\//of}
+        tag=${part/\//of}${SCALE:+-$SCALE}
         timeout 540 python .ci/run_notebooks.py --jobs 6 ${part:+--part "$part"} \
-            --json "$out/notebooks$tag.json" 2>&1 | tee "$out/notebooks$tag.txt"
+            ${SCALE:+--scale "$SCALE"} --json "$out/notebooks$tag.json" 2>&1 \
+            | tee "$out/notebooks$tag.txt"
         [ "${PIPESTATUS[0]}" -eq 0 ] || fail 4
         ;;
     *)
