@@ -736,7 +736,7 @@ def test_adam_steps_records_the_loss_and_minimises_the_objective():
     def step_loss(i, history):
         loss = ((model(x) - y) ** 2).mean()
         penalty = model.weight.pow(2).sum()
-        history.val.setdefault("penalty", []).append(float(penalty))
+        history.val.setdefault("penalty", []).append(float(penalty.detach()))
         return loss + 10.0 * penalty, loss
 
     h = adam_steps(model, 200, step_loss, 0.05, None, progress=False)
