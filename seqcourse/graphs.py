@@ -30,6 +30,7 @@ operations named, or, with ``fallback=True``, run eagerly with a warning.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -37,6 +38,7 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from seqcourse._checks import check_bool, check_int
 
@@ -54,7 +56,12 @@ _READS = {
     "aten::_unique2": "unique",
     "aten::unique_dim": "unique",
     "aten::unique_consecutive": "unique_consecutive",
+    "aten::unique_dim_consecutive": "unique_consecutive",
+    "aten::bincount": "bincount (output size depends on the values)",
+    "aten::histc": "histc (reads the range of the values)",
+    "aten::embedding_renorm_": "embedding with max_norm (reads which rows to renormalise)",
 }
+_SYNC_WARNING = "synchronizing CUDA operation"  # what CUDA's sync debug mode warns
 
 
 def _is_bool_mask(t: Any) -> bool:
@@ -66,10 +73,16 @@ def _host_read(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str 
     name = func.name()
     if name in _READS:
         return _READS[name]
-    if name.startswith(("aten::index.", "aten::index_put")) and any(
-        _is_bool_mask(t) for t in (args[1] if len(args) > 1 else ())
-    ):
-        return "indexing with a boolean mask (output size depends on the values)"
+    if name.startswith(("aten::index.", "aten::index_put")) and len(args) > 1:
+        indices = [t for t in args[1] if isinstance(t, torch.Tensor)]
+        if any(_is_bool_mask(t) for t in indices):
+            return "indexing with a boolean mask (output size depends on the values)"
+        if (
+            isinstance(args[0], torch.Tensor)
+            and args[0].device.type != "cpu"
+            and any(t.device.type == "cpu" and t.dim() > 0 for t in indices)
+        ):
+            return "indexing a GPU tensor with CPU indices (a copy to the GPU)"
     if name in ("aten::repeat_interleave.Tensor", "aten::repeat_interleave.self_Tensor"):
         if kwargs.get("output_size") is None:  # repeats given as a tensor: sums them on the host
             return "repeat_interleave by a tensor of repeats, without output_size"
@@ -88,17 +101,27 @@ def _host_read(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str 
     return None
 
 
+def _on_device(args: Any) -> bool:
+    """Whether any tensor among ``args`` (nested) lives off the CPU."""
+    return any(isinstance(t, torch.Tensor) and t.device.type != "cpu" for t in tree_leaves(args))
+
+
 class _HostReads(TorchDispatchMode):
     """Records, in order of first appearance, why the operations run under it read device
-    values on the host (``_host_read``); changes nothing else."""
+    values on the host (``_host_read``); changes nothing else. device_only: count a read
+    only when the operation has an argument off the CPU (a CUDA step may read CPU tensors
+    freely); False counts what would read on a GPU, which is what a check on a CPU needs."""
 
-    def __init__(self) -> None:
+    def __init__(self, device_only: bool = False) -> None:
         super().__init__()
         self.found: list[str] = []
+        self.device_only = device_only
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
         why = _host_read(func, args, kwargs)
+        if why is not None and self.device_only and not _on_device((args, kwargs)):
+            why = None
         if why is not None and why not in self.found:
             self.found.append(why)
         return func(*args, **kwargs)
@@ -177,6 +200,21 @@ def _restore(
                     )
 
 
+_CAPTURE_BROKEN = False  # set when a capture failed: the allocator cannot record another
+
+
+def _close_pool(dev: torch.device, pool: Any) -> None:
+    """After a failed capture: end and release the graph's memory pool, which
+    ``capture_end`` leaves open when it fails (best effort, through PyTorch's private
+    bindings, which may be missing or refuse)."""
+    index = dev.index if dev.index is not None else torch.cuda.current_device()
+    for name in ("_cuda_endAllocateToPool", "_cuda_releasePool"):
+        close = getattr(torch._C, name, None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close(index, pool)
+
+
 def _detached(result: Any) -> tuple[torch.Tensor, ...]:
     """loss_fn's result as a tuple (loss, *extra) of detached tensors, the loss a scalar."""
     parts = result if isinstance(result, tuple) else (result,)
@@ -212,6 +250,12 @@ class CapturedStep:
     cannot be recorded, and is refused (ValueError naming the operations) or, with
     ``fallback=True``, run eagerly after a warning, as is a capture that fails. Off CUDA, or
     with ``capture=False``, the step runs eagerly. ``captured`` tells which happened.
+    buffers: tensors the step changes in place that are not parameters (batch-norm
+    statistics), put back after the warm-up too. The first warm-up step also runs under
+    CUDA's sync debug mode, which sees synchronising calls inside kernels that no dispatch mode
+    can; a capture that fails all the same (which leaves the process's CUDA allocator in a
+    state no later capture can use) turns capturing off for the rest of the process, and is
+    refused or, with ``fallback``, warned about.
     """
 
     def __init__(
@@ -224,6 +268,7 @@ class CapturedStep:
         after_backward: Callable[[], Any] | None = None,
         fallback: bool = False,
         capture: bool = True,
+        buffers: Iterable[torch.Tensor] = (),
     ) -> None:
         if not callable(loss_fn):
             raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
@@ -246,6 +291,10 @@ class CapturedStep:
         for k, p in enumerate(self.params):
             if not isinstance(p, torch.Tensor):
                 raise TypeError(f"parameters[{k}] must be a torch.Tensor, got {type(p).__name__}")
+        self.buffers = list(buffers)
+        for k, b in enumerate(self.buffers):
+            if not isinstance(b, torch.Tensor):
+                raise TypeError(f"buffers[{k}] must be a torch.Tensor, got {type(b).__name__}")
         self.warmup = check_int(warmup, "warmup", low=1)
         self.fallback = check_bool(fallback, "fallback")
         self.loss_fn, self.optimizer, self.after_backward = loss_fn, optimizer, after_backward
@@ -271,6 +320,10 @@ class CapturedStep:
         if self.captured and isinstance(self._after, torch.Tensor):
             return self._after.clone()  # the graph rewrites its output at every replay
         return self._after
+
+    @property
+    def _state_tensors(self) -> list[torch.Tensor]:
+        return self.params + self.buffers
 
     def matches(self, *inputs: Any) -> bool:
         """Whether ``inputs`` have the example's number, shapes, dtypes and devices."""
@@ -309,39 +362,78 @@ class CapturedStep:
         warnings.warn(f"{message}; it runs eagerly instead", RuntimeWarning, stacklevel=3)
         self.captured, self.reason = False, why
 
+    def _watched_step(self) -> list[str]:
+        """The first warm-up step, under ``host_reads`` (reads of device tensors only) and under
+        CUDA's sync debug mode: why the step cannot be recorded, or an empty list."""
+        previous = torch.cuda.get_sync_debug_mode()
+        with warnings.catch_warnings(record=True) as caught, _HostReads(device_only=True) as watch:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                self._eager(self.static_inputs)
+            finally:
+                torch.cuda.set_sync_debug_mode(previous)
+        found = list(watch.found)
+        for w in caught:
+            if _SYNC_WARNING in str(w.message):
+                if not found or not found[-1].startswith("an operation that synchronises"):
+                    found.append("an operation that synchronises with the GPU (sync debug mode)")
+            else:  # the step's own warnings, passed on
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        return found
+
     def _capture(self, inputs: Sequence[torch.Tensor]) -> None:
-        self.static_inputs = [t.detach().clone() for t in inputs]
-        opt = self.optimizer
         dev = inputs[0].device
-        values, state = _snapshot(self.params, opt)
+        with torch.cuda.device(dev):  # streams, graph and pool on the inputs' GPU
+            self._capture_on(dev, inputs)
+        self._after = None  # the warm-up's or the recording's, not a call's
+
+    def _capture_on(self, dev: torch.device, inputs: Sequence[torch.Tensor]) -> None:
+        global _CAPTURE_BROKEN
+        self.static_inputs = [t.detach().clone() for t in inputs]
+        if _CAPTURE_BROKEN:
+            self._refuse("an earlier capture in this process failed; restart it to record again")
+            return
+        opt = self.optimizer
+        values, state = _snapshot(self._state_tensors, opt)
         side = torch.cuda.Stream(device=dev)
         side.wait_stream(torch.cuda.current_stream(dev))
         with torch.cuda.stream(side):  # warm-up away from the default stream, as PyTorch asks
-            with _HostReads() as watch:
-                self._eager(self.static_inputs)
-            for _ in range(self.warmup - 1):
+            found = self._watched_step()
+            for _ in range(0 if found else self.warmup - 1):
                 self._eager(self.static_inputs)
         torch.cuda.current_stream(dev).wait_stream(side)
         # undo the warm-up so that the first call makes the first update; in place, so that
         # the optimizer's state exists (and is not re-initialised) inside the graph
-        _restore(self.params, values, opt, state)
-        if watch.found:
-            self._refuse("it reads device values on the host: " + "; ".join(watch.found))
+        _restore(self._state_tensors, values, opt, state)
+        if found:
+            self._refuse("it reads device values on the host: " + "; ".join(found))
             return
         # gradients None while recording: the graph allocates them and every replay rewrites them
         self._clear_grads()
-        self.graph = torch.cuda.CUDAGraph()
+        torch.cuda.synchronize(dev)
+        graph, pool = torch.cuda.CUDAGraph(), torch.cuda.graph_pool_handle()
         try:
-            with torch.cuda.graph(self.graph):
-                self.static_result = self._body(self.static_inputs)
+            # torch.cuda.graph's steps, spelled out so that the current stream is put back and
+            # the allocator's pool closed even when the capture fails
+            with torch.cuda.stream(torch.cuda.Stream(device=dev)):
+                graph.capture_begin(pool=pool)
+                try:
+                    result = self._body(self.static_inputs)
+                finally:
+                    graph.capture_end()  # raises when the capture was invalidated
         except RuntimeError as error:
+            _CAPTURE_BROKEN = True
+            _close_pool(dev, pool)
+            del graph
             if not self.fallback:
                 raise
-            del self.graph
-            torch.cuda.synchronize(dev)
-            _restore(self.params, values, opt, state)
-            self._refuse(f"capture failed ({str(error).splitlines()[0]})")
+            cause = error.__context__ or error
+            _restore(self._state_tensors, values, opt, state)
+            self._refuse(f"capture failed ({str(cause).splitlines()[0]})")
             return
+        self.graph, self.static_result = graph, result
+        self._static_after = self._after
         self.static_grads = [p.grad for p in self.params]
 
     def __call__(self, *inputs: torch.Tensor) -> Any:
@@ -362,8 +454,10 @@ class CapturedStep:
         else:
             for buffer, t in zip(self.static_inputs, inputs, strict=True):
                 buffer.copy_(t)
-            self.graph.replay()
+            with torch.cuda.device(self.static_inputs[0].device):
+                self.graph.replay()
             for p, g in zip(self.params, self.static_grads, strict=True):
                 p.grad = g  # the graph's own gradient buffers, whatever ran in between
+            self._after = self._static_after
             result = tuple(t.clone() for t in self.static_result)
         return result if len(result) > 1 else result[0]

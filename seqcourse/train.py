@@ -62,6 +62,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
+from torch.utils._pytree import tree_flatten, tree_unflatten
 from tqdm.auto import tqdm
 
 from seqcourse._checks import check_int, check_positive
@@ -597,14 +598,19 @@ def _train_stacked(models, batches, loss_fn, lr, clip, val_fn, val_every, stop, 
     histories = [History() for _ in range(S)]
     running = list(range(S))  # the seeds not stopped yet
 
-    def objective(x, y):  # what is back-propagated, and the S losses for the histories
-        losses = batched_loss(batched_forward(params, buffers, x), y)  # (S,)
-        return losses.sum(), losses.detach()  # seed k's parameters get d loss_k only
+    def objective_for(spec):  # the step's loss for batches of this structure
+        def objective(*leaves):  # what is back-propagated, and the S losses for the histories
+            x, y = tree_unflatten(list(leaves), spec)  # the batch, from its leaves
+            losses = batched_loss(batched_forward(params, buffers, x), y)  # (S,)
+            return losses.sum(), losses.detach()  # seed k's parameters get d loss_k only
+
+        return objective
 
     def clip_per_seed():  # the S norms before clipping
         return _per_seed_clip([p.grad for p in params.values() if p.grad is not None], clip)
 
-    steps: list[CapturedStep] = []  # one per batch shape, recorded as a CUDA graph on a GPU
+    # one step per batch structure and shape, recorded as a CUDA graph on a GPU
+    steps: dict[Any, CapturedStep] = {}
     graphed = 0  # steps that replayed a graph
 
     def unstack(k: int) -> None:  # copy seed k's slice into models[k]
@@ -615,30 +621,40 @@ def _train_stacked(models, batches, loss_fn, lr, clip, val_fn, val_every, stop, 
     for x, y in batches:
         if not running:
             break
-        x, y = _to(x, dev), _to(y, dev)
-        step = next((s for s in steps if s.matches(x, y)), None)
-        if step is None:
-            # a new shape: a new graph, up to _MAX_GRAPHS of them; eager (on CUDA too) after that
-            capture = len(steps) < _MAX_GRAPHS
-            step = CapturedStep(
-                objective,
-                (x, y),
-                optimizer,
-                after_backward=clip_per_seed,
-                fallback=True,
-                capture=capture,
-            )
-            if capture:
-                steps.append(step)
-        _, losses = step(x, y)
-        norms = step.after
-        graphed += step.captured
-        losses_now, norms_now = losses[running].tolist(), norms[running].tolist()
-        for k, loss, norm in zip(running, losses_now, norms_now, strict=True):
+        leaves, spec = tree_flatten((_to(x, dev), _to(y, dev)))  # a batch may be nested
+        tensors = all(isinstance(t, torch.Tensor) for t in leaves)
+        key = (spec, tuple((t.shape, t.dtype, t.device) for t in leaves)) if tensors else None
+        if tensors:
+            step = steps.get(key)
+            if step is None:
+                # a new shape: a new graph, up to _MAX_GRAPHS of them; eager (on CUDA too) after
+                capture = len(steps) < _MAX_GRAPHS
+                step = CapturedStep(
+                    objective_for(spec),
+                    leaves,
+                    optimizer,
+                    after_backward=clip_per_seed,
+                    fallback=True,
+                    capture=capture,
+                    buffers=buffers.values(),
+                )
+                if capture:
+                    steps[key] = step
+            _, losses = step(*leaves)
+            norms = step.after
+            graphed += step.captured
+        else:  # a batch holding more than tensors: the plain eager step
+            optimizer.zero_grad(set_to_none=True)
+            total, losses = objective_for(spec)(*leaves)
+            total.backward()
+            norms = clip_per_seed()
+            optimizer.step()
+        both = torch.stack((losses, norms))[:, running].tolist()  # one read of the GPU
+        for k, loss, norm in zip(running, *both, strict=True):
             histories[k].record(loss, norm)
         bar.update(1)
-        step = len(histories[running[0]].step)
-        if val_fn is None or not val_every or step % val_every:
+        done = len(histories[running[0]].step)
+        if val_fn is None or not val_every or done % val_every:
             continue
         for k in list(running):
             unstack(k)

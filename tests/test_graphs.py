@@ -471,3 +471,75 @@ def test_cuda_train_seeds_graphed_equals_eager(monkeypatch):
 
     with pytest.warns(RuntimeWarning, match="cannot be recorded in a CUDA graph: it reads"):
         train_seeds(build, [0], args[1], reading_loss, 1e-2, progress=False)
+
+
+def test_device_only_watch_and_the_added_rules():
+    """CapturedStep's watch counts reads of device tensors only (a CUDA step may read CPU
+    tensors freely); host_reads, the laptop check, counts them all. bincount and histc read
+    their values; a CPU index into a tensor on another device is a copy (meta stands in for
+    the GPU here)."""
+    from seqcourse.graphs import _HostReads
+
+    x = torch.randn(5)
+    with _HostReads(device_only=True) as watch:
+        x.sum().item()
+        torch.nonzero(x > 0)
+    assert watch.found == []
+    assert host_reads(lambda: x.sum().item()) == [".item() / bool() / int() / float() of a tensor"]
+    ids = torch.tensor([0, 2, 2])
+    assert host_reads(lambda: torch.bincount(ids)) == [
+        "bincount (output size depends on the values)"
+    ]
+    assert host_reads(lambda: torch.histc(x)) == ["histc (reads the range of the values)"]
+    away = torch.empty(5, device="meta")
+    with _HostReads(device_only=True) as watch:
+        away[ids]
+    assert watch.found == ["indexing a GPU tensor with CPU indices (a copy to the GPU)"]
+    with pytest.raises(TypeError, match=r"buffers\[0\] must be a torch.Tensor, got int"):
+        CapturedStep(lambda x: x.sum(), (x,), parameters=[], buffers=[1])
+
+
+class _PairInput(nn.Module):
+    """A model whose input is a pair (sequence, offset), as a batch may be nested."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.head = ElmanRNN(3, 6), nn.Linear(6, 3)
+
+    def forward(self, x):
+        seq, offset = x
+        return self.head(self.rnn(seq + offset)[0][:, -1])
+
+
+@pytest.mark.parametrize("offset", ["tensor", "number"])
+def test_train_seeds_takes_nested_batches(offset):
+    """Batches that are (x, y) with x a tuple: all tensors (recorded as a graph on a GPU) or
+    holding a plain number (always eager); both train the same as seeds one by one."""
+    g = torch.Generator().manual_seed(5)
+    data = []
+    for _ in range(4):
+        seq, y = torch.randn(4, 5, 3, generator=g), torch.randint(3, (4,), generator=g)
+        data.append(((seq, torch.tensor(0.5) if offset == "tensor" else 0.5), y))
+    args = (_PairInput, [1, 2], data, nn.functional.cross_entropy, 1e-2)
+    together = train_seeds(*args, batched=True, clip=1.0, progress=False)
+    apart = train_seeds(*args, batched=False, clip=1.0, progress=False)
+    for a, b in zip(together.histories, apart.histories, strict=True):
+        assert a.loss == pytest.approx(b.loss, rel=1e-5) and len(a.loss) == 4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_step_that_syncs_falls_back_before_capturing():
+    """Indexing with a Python list copies the index to the GPU and synchronises, which no
+    dispatch mode sees; the sync debug mode does, so no capture is attempted, and the process
+    is left as it was (default stream current, the allocator usable)."""
+    w = torch.randn(4, device="cuda", requires_grad=True)
+
+    def loss(x):
+        return (w * x)[[0, 1]].sum()
+
+    with pytest.warns(RuntimeWarning, match="cannot be recorded in a CUDA graph"):
+        step = CapturedStep(loss, (torch.randn(4, device="cuda"),), parameters=[w], fallback=True)
+    assert not step.captured and "synchronises" in step.reason
+    assert torch.cuda.current_stream() == torch.cuda.default_stream()
+    torch.cuda.empty_cache()
+    assert step(torch.ones(4, device="cuda")).item() == pytest.approx(float(w[:2].sum()))
