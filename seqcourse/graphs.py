@@ -244,8 +244,8 @@ class CapturedStep:
     (gradient clipping); what it returns is ``step.after`` once the call is done. warmup:
     eager steps on the example before capturing; the parameters and the optimizer's state
     are then put back in place, so that the first call makes the first update on every
-    device (buffers such as batch-norm statistics are not put back; state the warm-up created
-    is zeroed, which is where SGD with dampening 0, Adam, AdamW and RMSprop start). The first
+    device (and so are ``buffers``; state the warm-up created is zeroed, which is where SGD
+    with dampening 0, Adam, AdamW and RMSprop start). The first
     warm-up step runs under ``host_reads``: a step that reads device values on the host
     cannot be recorded, and is refused (ValueError naming the operations) or, with
     ``fallback=True``, run eagerly after a warning, as is a capture that fails. Off CUDA, or
@@ -325,13 +325,6 @@ class CapturedStep:
     def _state_tensors(self) -> list[torch.Tensor]:
         return self.params + self.buffers
 
-    def matches(self, *inputs: Any) -> bool:
-        """Whether ``inputs`` have the example's number, shapes, dtypes and devices."""
-        return len(inputs) == len(self.shapes) and all(
-            isinstance(t, torch.Tensor) and (t.shape, t.dtype, t.device) == want
-            for t, want in zip(inputs, self.shapes, strict=False)
-        )
-
     def _clear_grads(self) -> None:
         for p in self.params:
             p.grad = None
@@ -373,14 +366,12 @@ class CapturedStep:
                 self._eager(self.static_inputs)
             finally:
                 torch.cuda.set_sync_debug_mode(previous)
-        found = list(watch.found)
+        syncs = [w for w in caught if _SYNC_WARNING in str(w.message)]
         for w in caught:
-            if _SYNC_WARNING in str(w.message):
-                if not found or not found[-1].startswith("an operation that synchronises"):
-                    found.append("an operation that synchronises with the GPU (sync debug mode)")
-            else:  # the step's own warnings, passed on
+            if w not in syncs:  # the step's own warnings, passed on
                 warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-        return found
+        sync = ["an operation that synchronises with the GPU (sync debug mode)"] if syncs else []
+        return watch.found + sync
 
     def _capture(self, inputs: Sequence[torch.Tensor]) -> None:
         dev = inputs[0].device

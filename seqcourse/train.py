@@ -598,9 +598,12 @@ def _train_stacked(models, batches, loss_fn, lr, clip, val_fn, val_every, stop, 
     histories = [History() for _ in range(S)]
     running = list(range(S))  # the seeds not stopped yet
 
-    def objective_for(spec):  # the step's loss for batches of this structure
-        def objective(*leaves):  # what is back-propagated, and the S losses for the histories
-            x, y = tree_unflatten(list(leaves), spec)  # the batch, from its leaves
+    def objective_for(leaves, spec):  # the step's loss for batches shaped like this one
+        def objective(*tensors):  # what is back-propagated, and the S losses for the histories
+            given = iter(tensors)  # the batch's tensors in order; its other leaves as they were
+            x, y = tree_unflatten(
+                [next(given) if isinstance(v, torch.Tensor) else v for v in leaves], spec
+            )
             losses = batched_loss(batched_forward(params, buffers, x), y)  # (S,)
             return losses.sum(), losses.detach()  # seed k's parameters get d loss_k only
 
@@ -622,34 +625,28 @@ def _train_stacked(models, batches, loss_fn, lr, clip, val_fn, val_every, stop, 
         if not running:
             break
         leaves, spec = tree_flatten((_to(x, dev), _to(y, dev)))  # a batch may be nested
-        tensors = all(isinstance(t, torch.Tensor) for t in leaves)
-        key = (spec, tuple((t.shape, t.dtype, t.device) for t in leaves)) if tensors else None
-        if tensors:
-            step = steps.get(key)
-            if step is None:
-                # a new shape: a new graph, up to _MAX_GRAPHS of them; eager (on CUDA too) after
-                capture = len(steps) < _MAX_GRAPHS
-                step = CapturedStep(
-                    objective_for(spec),
-                    leaves,
-                    optimizer,
-                    after_backward=clip_per_seed,
-                    fallback=True,
-                    capture=capture,
-                    buffers=buffers.values(),
-                )
-                if capture:
-                    steps[key] = step
-            _, losses = step(*leaves)
-            norms = step.after
-            graphed += step.captured
-        else:  # a batch holding more than tensors: the plain eager step
-            optimizer.zero_grad(set_to_none=True)
-            total, losses = objective_for(spec)(*leaves)
-            total.backward()
-            norms = clip_per_seed()
-            optimizer.step()
-        both = torch.stack((losses, norms))[:, running].tolist()  # one read of the GPU
+        tensors = [t for t in leaves if isinstance(t, torch.Tensor)]
+        key = (spec, tuple((t.shape, t.dtype, t.device) for t in tensors))
+        step = steps.get(key)
+        if step is None:
+            # a new shape: a new graph, up to _MAX_GRAPHS of them; eager (on CUDA too) after
+            # that, and for batches holding more than tensors, whose other leaves a graph
+            # would freeze at their first values (such steps are made afresh for every batch)
+            capture = len(tensors) == len(leaves) and len(steps) < _MAX_GRAPHS
+            step = CapturedStep(
+                objective_for(leaves, spec),
+                tensors,
+                optimizer,
+                after_backward=clip_per_seed,
+                fallback=True,
+                capture=capture,
+                buffers=buffers.values(),
+            )
+            if capture:
+                steps[key] = step
+        _, losses = step(*tensors)
+        graphed += step.captured
+        both = torch.stack((losses, step.after))[:, running].tolist()  # one read of the GPU
         for k, loss, norm in zip(running, *both, strict=True):
             histories[k].record(loss, norm)
         bar.update(1)

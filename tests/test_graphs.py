@@ -335,7 +335,6 @@ def test_new_arguments_are_checked_and_refusal_is_explained():
     with pytest.raises(TypeError, match=r"loss_fn must return a scalar tensor, or a tuple"):
         CapturedStep(lambda x, y: (rnn(x)[0], 1), (x, y), parameters=ps)(x, y)
     step = CapturedStep(fn, (x, y), parameters=ps)
-    assert step.matches(x, y) and not step.matches(x[:2], y) and not step.matches(x)
     with pytest.raises(ValueError, match="cannot be recorded in a CUDA graph: it reads"):
         step._refuse("it reads device values on the host: .item()")
     lenient = CapturedStep(fn, (x, y), parameters=ps, fallback=True)
